@@ -1,0 +1,34 @@
+# Short names for the two set-up commands and the rest. See README.md.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+DATA ?= data
+
+.PHONY: demo test install system-deps lint bench clean
+
+# Create the virtual environment and install forumlive (the Dockerfile runs the same script).
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml scripts/install.sh
+	VENV=$(VENV) EXTRAS=test scripts/install.sh
+	touch $@
+
+# Install, seed a demo forum under ./data and serve it at http://127.0.0.1:$(PORT).
+demo: install
+	$(VENV)/bin/forumlive demo --port $(PORT) --data-dir $(DATA)
+
+# Install what the tests need (Debian's chromium when run as root) and run the whole suite.
+test: install system-deps
+	$(PY) -m pytest -q
+
+system-deps:
+	scripts/system-deps.sh
+
+lint: install
+	$(VENV)/bin/ruff check server realtime captioning web tests
+
+bench: install
+	@echo "no benchmarks yet"
+
+clean:
+	rm -rf $(VENV) tests/artifacts

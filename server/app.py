@@ -1,0 +1,131 @@
+"""The application factory: ``create_app(settings)`` builds everything a running server holds.
+
+No module-level state: the database handle, templates and settings hang off ``app.state``.
+Errors from the domain (``server.errors``) become JSON under ``/api`` and error pages elsewhere.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from server import api, pages
+from server.errors import ForumliveError
+from server.settings import Settings
+from server.storage import migrate
+from server.storage.db import Database
+from web import STATIC_DIR
+
+log = logging.getLogger("forumlive")
+
+SESSION_COOKIE = "forumlive_session"
+# Pages load only their own scripts and styles; nothing may frame them.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
+)
+
+
+class SecurityHeaders:
+    """Adds CSP, nosniff, referrer and framing headers to every HTTP response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers += [
+                    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"same-origin"),
+                    (b"x-frame-options", b"DENY"),
+                ]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/") or "application/json" in request.headers.get("accept", "")
+
+
+async def domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ForumliveError)
+    if _wants_json(request):
+        return JSONResponse(exc.to_json(), status_code=exc.status)
+    return pages.error_page(request, exc.status, exc.message)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    message = {404: "not found", 405: "method not allowed"}.get(exc.status_code, str(exc.detail))
+    if _wants_json(request):
+        body = {"error": {"code": f"http_{exc.status_code}", "message": message, "fields": []}}
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+    return pages.error_page(request, exc.status_code, message)
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    message = "internal error; nothing was changed"
+    if _wants_json(request):
+        return JSONResponse({"error": {"code": "internal", "message": message, "fields": []}}, status_code=500)
+    return pages.error_page(request, 500, message)
+
+
+def create_app(settings: Settings, *, migrate_on_start: bool = True) -> Starlette:
+    """Build the ASGI app. Database migrations run at start-up unless told otherwise."""
+    database = Database(settings.effective_database_url)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if migrate_on_start:
+            migrate.upgrade(database.engine)
+        yield
+        database.dispose()
+
+    routes = [
+        *api.routes(),
+        Route("/api/openapi.json", api.openapi_document, methods=["GET"]),
+        *pages.routes(),
+        Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
+    ]
+    middleware = [
+        Middleware(SecurityHeaders),
+        Middleware(
+            SessionMiddleware,
+            secret_key=settings.secret_key,
+            session_cookie=SESSION_COOKIE,
+            max_age=settings.session_max_age_s,
+            same_site="lax",
+            https_only=settings.secure_cookies,
+        ),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        lifespan=lifespan,
+        exception_handlers={ForumliveError: domain_error, HTTPException: http_error, Exception: server_error},
+    )
+    app.state.settings = settings
+    app.state.db = database
+    app.state.templates = pages.make_templates(settings)
+    return app

@@ -1,0 +1,168 @@
+"""The ``forumlive`` command line: serve, demo, admin and db."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from server.settings import Settings, SettingsError, load_settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, object] = {}
+    if getattr(args, "data_dir", None):
+        overrides["data_dir"] = Path(args.data_dir)
+    if getattr(args, "host", None):
+        overrides["host"] = args.host
+    if getattr(args, "port", None):
+        overrides["port"] = args.port
+    return load_settings(**overrides)
+
+
+def _serve(settings: Settings) -> None:
+    import uvicorn
+
+    from server.app import create_app
+
+    app = create_app(settings)
+    # One process; WebSocket compression stays off (frames are small and deflate costs memory per socket).
+    uvicorn.run(app, host=settings.host, port=settings.port, ws_per_message_deflate=False, log_level="info")
+
+
+def _migrate(settings: Settings) -> None:
+    from server.storage import migrate
+    from server.storage.db import Database
+
+    database = Database(settings.effective_database_url)
+    try:
+        migrate.upgrade(database.engine)
+    finally:
+        database.dispose()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    print(f"forumlive serving on http://{settings.host}:{settings.port} (database: {_redacted(settings)})", flush=True)
+    _serve(settings)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from server.demo import ensure_demo
+    from server.storage.db import Database
+    from server.storage.types import utcnow
+
+    settings = _settings(args)
+    _migrate(settings)
+    database = Database(settings.effective_database_url)
+    try:
+        accounts, seeded = database.run_write(ensure_demo, settings.data_dir, utcnow())
+    finally:
+        database.dispose()
+    url = f"http://{settings.host}:{settings.port}"
+    print("Demo forum " + ("created" if seeded else "already present") + f" in {settings.data_dir}/", flush=True)
+    if accounts:
+        print("Demo accounts (email / password):")
+        width = max(len(a.email) for a in accounts)
+        for account in accounts:
+            print(f"  {account.role:<12} {account.email:<{width}}  {account.password}   ({account.name})")
+    print(f"Open {url} in a browser.", flush=True)
+    if args.no_serve:
+        return 0
+    _serve(settings)
+    return 0
+
+
+def cmd_create_organizer(args: argparse.Namespace) -> int:
+    from server import accounts
+    from server.errors import ForumliveError
+    from server.storage.db import Database
+
+    settings = _settings(args)
+    password = args.password or os.environ.get("FORUMLIVE_ORGANIZER_PASSWORD")
+    if not password:
+        if not sys.stdin.isatty():
+            password = sys.stdin.readline().rstrip("\n")
+        else:
+            password = getpass.getpass("Password for the organizer (at least 10 characters): ")
+    _migrate(settings)
+    database = Database(settings.effective_database_url)
+    try:
+        person, created = database.run_write(accounts.create_organizer, args.email, args.name, password)
+    except ForumliveError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    finally:
+        database.dispose()
+    verb = "created" if created else "promoted to organizer (password unchanged)"
+    print(f"organizer {person.email} {verb}")
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    _migrate(settings)
+    print(f"database at the newest schema ({_redacted(settings)})")
+    return 0
+
+
+def _redacted(settings: Settings) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(settings.effective_database_url).render_as_string(hide_password=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="forumlive", description="A virtual event platform for large forums.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser, network: bool = False) -> None:
+        p.add_argument("--data-dir", help="data directory (default: FORUMLIVE_DATA_DIR or ./data)")
+        if network:
+            p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+            p.add_argument("--port", type=int, help="port to listen on (default 8000)")
+
+    serve = sub.add_parser("serve", help="run the server")
+    common(serve, network=True)
+    serve.set_defaults(func=cmd_serve)
+
+    demo = sub.add_parser("demo", help="create a demo forum (once per data dir) and serve it")
+    common(demo, network=True)
+    demo.add_argument("--no-serve", action="store_true", help="seed and print the accounts, then exit")
+    demo.set_defaults(func=cmd_demo)
+
+    admin = sub.add_parser("admin", help="administration")
+    admin_sub = admin.add_subparsers(dest="admin_command", required=True)
+    organizer = admin_sub.add_parser("create-organizer", help="create an organizer, or promote an account")
+    common(organizer)
+    organizer.add_argument("--email", required=True)
+    organizer.add_argument("--name", default="Organizer")
+    organizer.add_argument("--password", help="the password (else FORUMLIVE_ORGANIZER_PASSWORD, stdin or a prompt)")
+    organizer.set_defaults(func=cmd_create_organizer)
+
+    db = sub.add_parser("db", help="database schema")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    upgrade = db_sub.add_parser("upgrade", help="apply migrations up to the newest schema")
+    common(upgrade)
+    upgrade.set_defaults(func=cmd_db_upgrade)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

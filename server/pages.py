@@ -1,0 +1,274 @@
+"""Server-rendered pages (templates in ``web/templates``): programme, session, register, sign in,
+profile and invitations. Forms post back here with a CSRF token; every page works without
+JavaScript, which only adds local-time display."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+from starlette.templating import Jinja2Templates
+
+from server import accounts, geo, programme
+from server.errors import ForumliveError, InvalidInput
+from server.http import csrf_protected, csrf_token, current_person, db_of, read_query, sign_in, sign_out
+from server.schemas import ProfileUpdate, ProgrammeQuery, RegisterRequest, parse
+from server.settings import Settings
+from server.vocab import (
+    ACTION_LINES,
+    GENDER_LABELS,
+    SDGS,
+    SESSION_TYPE_LABELS,
+    STAKEHOLDER_LABELS,
+    TRACK_LABELS,
+)
+from web import TEMPLATES_DIR
+
+PROFILE_TEXT_FIELDS = ("name", "organisation", "title", "country", "gender", "stakeholder_type")
+PROFILE_FLAGS = ("country_consent", "gender_consent", "stakeholder_consent", "high_level")
+
+
+def make_templates(settings: Settings) -> Jinja2Templates:
+    templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+    env = templates.env
+    env.filters["zoneinfo"] = ZoneInfo
+    env.globals.update(
+        session_types=SESSION_TYPE_LABELS,
+        tracks=TRACK_LABELS,
+        action_lines=ACTION_LINES,
+        sdgs=SDGS,
+        genders=GENDER_LABELS,
+        stakeholders=STAKEHOLDER_LABELS,
+        countries=geo.country_choices(),
+        country_name=geo.country_name,
+        language_name=geo.language_name,
+        region_labels={r.value: label for r, label in geo.REGION_LABELS.items()},
+    )
+    return templates
+
+
+def render(request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200) -> Response:
+    templates: Jinja2Templates = request.app.state.templates
+    flash = request.session.pop("flash", None)
+    base = {
+        "person": getattr(request.state, "person", None),
+        "csrf_token": csrf_token(request),
+        "flash": flash,
+    }
+    return templates.TemplateResponse(request, name, {**base, **(context or {})}, status_code=status_code)
+
+
+def error_page(request: Request, status: int, message: str) -> Response:
+    return render(request, "error.html", {"status": status, "message": message}, status_code=status)
+
+
+def _flash(request: Request, message: str) -> None:
+    request.session["flash"] = message
+
+
+def _safe_next(value: object, default: str = "/") -> str:
+    """Only local paths are followed after sign-in (no open redirects)."""
+    if isinstance(value, str) and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return default
+
+
+def _redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def _form_dict(form: FormData, text_fields: tuple[str, ...], flags: tuple[str, ...]) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    for name in text_fields:
+        value = form.get(name)
+        if isinstance(value, str) and value.strip():
+            data[name] = value.strip() if name != "password" else value
+    for name in flags:
+        data[name] = form.get(name) == "on"
+    return data
+
+
+def _field_errors(exc: ForumliveError) -> dict[str, str]:
+    return {f.field: f.reason for f in exc.fields} or {"form": exc.message}
+
+
+# Programme ----------------------------------------------------------------------------------------
+
+
+async def programme_page(request: Request) -> Response:
+    await current_person(request)
+    errors: dict[str, str] = {}
+    try:
+        query = read_query(request, ProgrammeQuery)
+    except InvalidInput as exc:
+        errors = _field_errors(exc)
+        query = ProgrammeQuery()
+    data = await db_of(request).read(programme.programme, query)
+    days: list[date] = []
+    if data.forum is not None:
+        span = (data.forum.end_date - data.forum.start_date).days
+        days = [data.forum.start_date + timedelta(days=i) for i in range(min(span, 90) + 1)]
+    context = {"programme": data, "query": query, "days": days, "errors": errors}
+    return render(request, "programme.html", context, status_code=422 if errors else 200)
+
+
+async def session_page(request: Request) -> Response:
+    person = await current_person(request)
+    session_id = int(request.path_params["session_id"])
+    db = db_of(request)
+    session = await db.read(programme.session_public, session_id)
+    forum = await db.read(programme.get_forum, session.forum_id)
+    registered = bool(person) and await db.read(programme.is_registered, person.id, session_id)
+    return render(request, "session.html", {"s": session, "forum": forum, "registered": registered})
+
+
+async def session_registration(request: Request) -> Response:
+    person = await current_person(request)
+    session_id = int(request.path_params["session_id"])
+    if person is None:
+        return _redirect(f"/signin?next=/sessions/{session_id}")
+    form = await request.form()
+    db = db_of(request)
+    if form.get("action") == "unregister":
+        await db.write(programme.unregister_from_session, person, session_id)
+        _flash(request, "Removed from your agenda.")
+    else:
+        await db.write(programme.register_for_session, person, session_id)
+        _flash(request, "Added to your agenda.")
+    return _redirect(f"/sessions/{session_id}")
+
+
+# Accounts -----------------------------------------------------------------------------------------
+
+
+async def register_page(request: Request) -> Response:
+    person = await current_person(request)
+    next_url = _safe_next(request.query_params.get("next"))
+    if request.method == "GET":
+        if person is not None:
+            return _redirect(next_url)
+        return render(request, "register.html", {"values": {}, "errors": {}, "next": next_url})
+    form = await request.form()
+    next_url = _safe_next(form.get("next"))
+    values = _form_dict(form, ("email", "password", *PROFILE_TEXT_FIELDS), PROFILE_FLAGS)
+    try:
+        data = parse(RegisterRequest, values)
+        created = await db_of(request).write(accounts.register, data)
+    except ForumliveError as exc:
+        values.pop("password", None)
+        context = {"values": values, "errors": _field_errors(exc), "next": next_url}
+        return render(request, "register.html", context, status_code=exc.status)
+    sign_in(request, created)
+    _flash(request, f"Welcome, {created.name}. Your account is ready.")
+    return _redirect(next_url)
+
+
+async def signin_page(request: Request) -> Response:
+    await current_person(request)
+    next_url = _safe_next(request.query_params.get("next"))
+    if request.method == "GET":
+        return render(request, "signin.html", {"values": {}, "errors": {}, "next": next_url})
+    form = await request.form()
+    next_url = _safe_next(form.get("next"))
+    email = str(form.get("email") or "")
+    try:
+        person = await db_of(request).write(accounts.authenticate, email, str(form.get("password") or ""))
+    except ForumliveError as exc:
+        context = {"values": {"email": email}, "errors": {"form": exc.message}, "next": next_url}
+        return render(request, "signin.html", context, status_code=exc.status)
+    sign_in(request, person)
+    _flash(request, f"Signed in as {person.name}.")
+    return _redirect(next_url)
+
+
+async def signout_page(request: Request) -> Response:
+    sign_out(request)
+    _flash(request, "Signed out.")
+    return _redirect("/")
+
+
+async def profile_page(request: Request) -> Response:
+    person = await current_person(request)
+    if person is None:
+        return _redirect("/signin?next=/profile")
+    db = db_of(request)
+    errors: dict[str, str] = {}
+    status = 200
+    if request.method == "POST":
+        form = await request.form()
+        values = _form_dict(form, PROFILE_TEXT_FIELDS, PROFILE_FLAGS)
+        # A blank select means "not stated": clear it rather than keep the old value.
+        for name in ("country", "gender", "stakeholder_type"):
+            values.setdefault(name, None)
+        try:
+            data = parse(ProfileUpdate, values)
+            await db.write(accounts.update_profile, person.id, data)
+            _flash(request, "Profile saved.")
+            return _redirect("/profile")
+        except ForumliveError as exc:
+            errors, status = _field_errors(exc), exc.status
+    public = await db.read(accounts.profile, await db.read(accounts.get_person, person.id))
+    agenda = await db.read(programme.agenda, person.id)
+    return render(request, "profile.html", {"profile": public, "agenda": agenda, "errors": errors}, status)
+
+
+async def profile_export(request: Request) -> Response:
+    person = await current_person(request)
+    if person is None:
+        return _redirect("/signin?next=/profile")
+    data = await db_of(request).read(accounts.export_data, person.id)
+    return JSONResponse(data, headers={"Content-Disposition": 'attachment; filename="forumlive-my-data.json"'})
+
+
+async def profile_delete(request: Request) -> Response:
+    person = await current_person(request)
+    if person is None:
+        return _redirect("/signin?next=/profile")
+    form = await request.form()
+    try:
+        await db_of(request).write(accounts.delete_account, person.id, str(form.get("password") or ""))
+    except ForumliveError as exc:
+        _flash(request, f"Not deleted: {exc.message}")
+        return _redirect("/profile#delete")
+    sign_out(request)
+    _flash(request, "Your account and your data were deleted.")
+    return _redirect("/")
+
+
+async def invitation_page(request: Request) -> Response:
+    person = await current_person(request)
+    token = request.path_params["token"]
+    db = db_of(request)
+    try:
+        invitation, session = await db.read(accounts.find_invitation, token)
+    except ForumliveError as exc:
+        return error_page(request, exc.status, exc.message)
+    if request.method == "POST":
+        if person is None:
+            return _redirect(f"/signin?next=/invitations/{token}")
+        await db.write(accounts.accept_invitation, person, token)
+        _flash(request, f"You are now a {invitation.role} of this session.")
+        return _redirect(f"/sessions/{session.id}")
+    context = {"invitation": invitation, "session": session, "token": token}
+    return render(request, "invitation.html", context)
+
+
+def routes() -> list[Route]:
+    protected = csrf_protected
+    return [
+        Route("/", programme_page, methods=["GET"]),
+        Route("/sessions/{session_id:int}", session_page, methods=["GET"]),
+        Route("/sessions/{session_id:int}/registration", protected(session_registration), methods=["POST"]),
+        Route("/register", protected(register_page), methods=["GET", "POST"]),
+        Route("/signin", protected(signin_page), methods=["GET", "POST"]),
+        Route("/signout", protected(signout_page), methods=["POST"]),
+        Route("/profile", protected(profile_page), methods=["GET", "POST"]),
+        Route("/profile/export", profile_export, methods=["GET"]),
+        Route("/profile/delete", protected(profile_delete), methods=["POST"]),
+        Route("/invitations/{token}", protected(invitation_page), methods=["GET", "POST"]),
+    ]

@@ -1,0 +1,168 @@
+"""Settings in one place: ``FORUMLIVE_*`` environment variables, then a ``.env`` file, then defaults.
+
+Nothing here runs at import time; ``load_settings()`` is called by the command line and by tests,
+and the result is handed to ``create_app(settings)``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+PREFIX = "FORUMLIVE_"
+SECRET_KEY_FILE = "secret_key"  # noqa: S105 (a file name, not a secret)
+SECRET_KEY_BYTES = 32
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the platform can be configured with.
+
+    Args:
+        data_dir: where the SQLite file, the generated secret key and demo files live.
+        database_url: SQLAlchemy URL; ``None`` means a SQLite file in ``data_dir``.
+        redis_url: Redis for sharing rooms between processes; ``None`` means the in-process bus.
+        host, port: where ``forumlive serve`` listens.
+        allowed_origins: exact Origins accepted on WebSockets and unsafe requests; empty means the
+            origin of ``public_url``.
+        public_url: the address people use to reach the platform (used in invitation links).
+        secret_key: signs session cookies; generated and stored in ``data_dir`` on first run.
+        session_max_age_s: lifetime of the sign-in cookie, in seconds.
+        secure_cookies: send cookies only over HTTPS (turn on behind TLS).
+        invitation_ttl_h: default lifetime of speaker/moderator invitation links, in hours.
+    """
+
+    data_dir: Path = Path("data")
+    database_url: str | None = None
+    redis_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    allowed_origins: tuple[str, ...] = ()
+    public_url: str | None = None
+    secret_key: str = ""
+    session_max_age_s: int = 14 * 24 * 3600
+    secure_cookies: bool = False
+    invitation_ttl_h: int = 72
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'forumlive.db').resolve()}"
+
+    @property
+    def effective_public_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def effective_origins(self) -> tuple[str, ...]:
+        if self.allowed_origins:
+            return self.allowed_origins
+        base = self.effective_public_url
+        origins = [base]
+        # 127.0.0.1 and localhost reach the same local server; accept both in the default.
+        if "//127.0.0.1:" in base:
+            origins.append(base.replace("//127.0.0.1:", "//localhost:"))
+        elif "//localhost:" in base:
+            origins.append(base.replace("//localhost:", "//127.0.0.1:"))
+        return tuple(origins)
+
+    def with_overrides(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _bool(name: str, value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise SettingsError(f"{PREFIX}{name}: expected true or false, got {value!r}")
+
+
+def _int(name: str, value: str, minimum: int, maximum: int) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise SettingsError(f"{PREFIX}{name}: expected a whole number, got {value!r}") from None
+    if not minimum <= number <= maximum:
+        raise SettingsError(f"{PREFIX}{name}: must be between {minimum} and {maximum}, got {number}")
+    return number
+
+
+def _origins(value: str) -> tuple[str, ...]:
+    origins = tuple(o.strip().rstrip("/") for o in value.split(",") if o.strip())
+    for origin in origins:
+        if not origin.startswith(("http://", "https://")):
+            raise SettingsError(f"{PREFIX}ALLOWED_ORIGINS: {origin!r} must start with http:// or https://")
+    return origins
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None,
+    env_file: str | Path | None = ".env",
+    **overrides: object,
+) -> Settings:
+    """Read settings from the environment (winning) and a ``.env`` file, then apply ``overrides``.
+
+    The secret key is read from ``FORUMLIVE_SECRET_KEY`` or from ``data_dir/secret_key``; when
+    neither exists, a new one is generated and stored there (readable by the owner only).
+
+    Raises:
+        SettingsError: a value cannot be parsed.
+    """
+    values: dict[str, str] = {}
+    if env_file is not None and Path(env_file).is_file():
+        values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    values.update(os.environ if environ is None else environ)
+    env = {k[len(PREFIX) :]: v for k, v in values.items() if k.startswith(PREFIX)}
+
+    kwargs: dict[str, object] = {}
+    if "DATA_DIR" in env:
+        kwargs["data_dir"] = Path(env["DATA_DIR"])
+    for key, attr in (("DATABASE_URL", "database_url"), ("REDIS_URL", "redis_url"), ("PUBLIC_URL", "public_url")):
+        if env.get(key):
+            kwargs[attr] = env[key]
+    if "HOST" in env:
+        kwargs["host"] = env["HOST"]
+    if "PORT" in env:
+        kwargs["port"] = _int("PORT", env["PORT"], 1, 65535)
+    if "ALLOWED_ORIGINS" in env:
+        kwargs["allowed_origins"] = _origins(env["ALLOWED_ORIGINS"])
+    if "SECURE_COOKIES" in env:
+        kwargs["secure_cookies"] = _bool("SECURE_COOKIES", env["SECURE_COOKIES"])
+    if "SESSION_MAX_AGE_S" in env:
+        kwargs["session_max_age_s"] = _int("SESSION_MAX_AGE_S", env["SESSION_MAX_AGE_S"], 60, 10**8)
+    if "INVITATION_TTL_H" in env:
+        kwargs["invitation_ttl_h"] = _int("INVITATION_TTL_H", env["INVITATION_TTL_H"], 1, 24 * 365)
+    if env.get("SECRET_KEY"):
+        kwargs["secret_key"] = env["SECRET_KEY"]
+    kwargs.update(overrides)
+    settings = Settings(**kwargs)  # type: ignore[arg-type]
+    if not settings.secret_key:
+        settings = replace(settings, secret_key=stored_secret_key(settings.data_dir))
+    return settings
+
+
+def stored_secret_key(data_dir: Path) -> str:
+    """Return the secret key kept in ``data_dir``, generating and storing it on first use."""
+    path = data_dir / SECRET_KEY_FILE
+    if path.is_file():
+        key = path.read_text().strip()
+        if key:
+            return key
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(SECRET_KEY_BYTES)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key + "\n")
+    return key

@@ -1,0 +1,136 @@
+"""The tables. Codes (types, tracks, roles, ...) are stored as strings from ``server.vocab``.
+
+Action Lines, SDGs and tags of a session are link tables rather than JSON lists so that the
+programme filters and the key-figures reports can count them in SQL on SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Column, ForeignKey, Integer, String, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from server.storage.types import UTCDateTime, utcnow
+
+
+def _fk(target: str, *, nullable: bool = False, ondelete: str = "CASCADE") -> Column[int]:
+    return Column(Integer, ForeignKey(target, ondelete=ondelete), nullable=nullable, index=True)
+
+
+class Forum(SQLModel, table=True):
+    """One edition of a forum (e.g. a virtual edition spread over several weeks)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(max_length=80, unique=True, index=True)
+    name: str = Field(max_length=200)
+    theme: str = Field(default="", max_length=500)
+    start_date: date
+    end_date: date
+    timezone: str = Field(default="UTC", max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Session(SQLModel, table=True):
+    """A session of the programme: a room people join live."""
+
+    __table_args__ = (UniqueConstraint("forum_id", "code", name="uq_session_forum_code"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    forum_id: int = Field(sa_column=_fk("forum.id"))
+    code: str = Field(max_length=64)
+    title: str = Field(max_length=300)
+    description: str = Field(default="", max_length=10_000)
+    type: str = Field(max_length=40, index=True)
+    starts_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    ends_at: datetime = Field(sa_type=UTCDateTime)
+    language: str = Field(default="en", max_length=2)
+    track: str | None = Field(default=None, max_length=40, index=True)
+    capacity: int | None = None
+    status: str = Field(default="scheduled", max_length=16, index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class SessionActionLine(SQLModel, table=True):
+    __tablename__ = "session_action_line"
+
+    session_id: int = Field(sa_column=Column(Integer, ForeignKey("session.id", ondelete="CASCADE"), primary_key=True))
+    action_line: str = Field(sa_column=Column(String(3), primary_key=True))
+
+
+class SessionSdg(SQLModel, table=True):
+    __tablename__ = "session_sdg"
+
+    session_id: int = Field(sa_column=Column(Integer, ForeignKey("session.id", ondelete="CASCADE"), primary_key=True))
+    sdg: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+
+
+class SessionTag(SQLModel, table=True):
+    __tablename__ = "session_tag"
+
+    session_id: int = Field(sa_column=Column(Integer, ForeignKey("session.id", ondelete="CASCADE"), primary_key=True))
+    tag: str = Field(sa_column=Column(String(50), primary_key=True))
+
+
+class Person(SQLModel, table=True):
+    """Someone with an account. Gender, country and stakeholder type are optional and each is
+    kept only with its own recorded consent (the ``*_consent_at`` time)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=254, unique=True, index=True)
+    password_hash: str = Field(max_length=200)
+    name: str = Field(max_length=200)
+    organisation: str = Field(default="", max_length=200)
+    country: str | None = Field(default=None, max_length=2)
+    region: str | None = Field(default=None, max_length=20)
+    country_consent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    gender: str | None = Field(default=None, max_length=20)
+    gender_consent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    stakeholder_type: str | None = Field(default=None, max_length=40)
+    stakeholder_consent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    high_level: bool = False
+    title: str = Field(default="", max_length=200)
+    is_organizer: bool = False
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class SessionRole(SQLModel, table=True):
+    """A moderator or speaker of one session."""
+
+    __tablename__ = "session_role"
+    __table_args__ = (UniqueConstraint("session_id", "person_id", "role", name="uq_session_role"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: int = Field(sa_column=_fk("session.id"))
+    person_id: int = Field(sa_column=_fk("person.id"))
+    role: str = Field(max_length=16)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Invitation(SQLModel, table=True):
+    """A link that makes whoever accepts it a moderator or speaker of a session, until it expires.
+
+    Only a hash of the token is stored, so a database leak does not leak usable links.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True, index=True)
+    session_id: int = Field(sa_column=_fk("session.id"))
+    role: str = Field(max_length=16)
+    created_by: int | None = Field(default=None, sa_column=_fk("person.id", nullable=True, ondelete="SET NULL"))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    accepted_by: int | None = Field(default=None, sa_column=_fk("person.id", nullable=True, ondelete="SET NULL"))
+    accepted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Registration(SQLModel, table=True):
+    """A person's plan to attend a session: their personal agenda."""
+
+    __table_args__ = (UniqueConstraint("person_id", "session_id", name="uq_registration"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(sa_column=_fk("person.id"))
+    session_id: int = Field(sa_column=_fk("session.id"))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -1,0 +1,91 @@
+"""Shared fixtures: settings in a temporary data dir, the app, a test client, and quick helpers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+
+from server import accounts
+from server.app import create_app
+from server.settings import Settings, load_settings
+
+BASE_URL = "http://127.0.0.1:8000"
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return load_settings(environ={}, env_file=None, data_dir=tmp_path / "data")
+
+
+@pytest.fixture
+def app(settings: Settings) -> Starlette:
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app: Starlette) -> Iterator[TestClient]:
+    with TestClient(app, base_url=BASE_URL) as test_client:
+        yield test_client
+
+
+def new_client(app: Starlette) -> TestClient:
+    """A second browser: its own cookies (use inside ``with``)."""
+    return TestClient(app, base_url=BASE_URL)
+
+
+def csrf(client: TestClient) -> dict[str, str]:
+    """The X-CSRF-Token header for this client's browser session."""
+    token = client.get("/api/auth/csrf").json()["csrf_token"]
+    return {"X-CSRF-Token": token}
+
+
+def register(client: TestClient, email: str = "pat@example.org", name: str = "Pat Participant", **extra: Any) -> dict:
+    response = client.post(
+        "/api/auth/register",
+        json={"email": email, "password": PASSWORD, "name": name, **extra},
+        headers=csrf(client),
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def sign_in_organizer(app: Starlette, client: TestClient, email: str = "org@example.org") -> dict:
+    app.state.db.run_write(accounts.create_organizer, email, "Olu Organizer", PASSWORD)
+    response = client.post("/api/auth/signin", json={"email": email, "password": PASSWORD}, headers=csrf(client))
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def make_forum(client: TestClient, slug: str = "wsis-test", tz: str = "Europe/Zurich", **extra: Any) -> dict:
+    body = {"slug": slug, "name": "WSIS Test Forum", "start_date": "2026-03-01", "end_date": "2026-03-05", "timezone": tz}
+    response = client.post("/api/forums", json={**body, **extra}, headers=csrf(client))
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def session_body(forum_id: int, **extra: Any) -> dict:
+    start = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    body = {
+        "forum_id": forum_id,
+        "title": "Thematic workshop on e-health",
+        "type": "thematic_workshop",
+        "starts_at": start.isoformat(),
+        "ends_at": (start + timedelta(hours=1)).isoformat(),
+        "action_lines": ["C7"],
+        "sdgs": [3],
+    }
+    body.update(extra)
+    return body
+
+
+def make_session(client: TestClient, forum_id: int, **extra: Any) -> dict:
+    response = client.post("/api/sessions", json=session_body(forum_id, **extra), headers=csrf(client))
+    assert response.status_code == 201, response.text
+    return response.json()

@@ -1,0 +1,33 @@
+// Shows programme times in the viewer's own time zone, and passes that zone to the day filter.
+// Pages are complete without this script: the server renders times in the forum's time zone.
+
+const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+
+const dateTime = new Intl.DateTimeFormat(undefined, {
+  weekday: "short", day: "2-digit", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit",
+});
+const timeOnly = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+
+function localise() {
+  for (const el of document.querySelectorAll("time[data-local]")) {
+    const when = new Date(el.getAttribute("datetime"));
+    if (Number.isNaN(when.getTime())) continue;
+    el.textContent = (el.dataset.local === "time" ? timeOnly : dateTime).format(when);
+    el.title = when.toISOString();
+  }
+  for (const el of document.querySelectorAll("[data-local-zone]")) {
+    el.textContent = `(${zone})`;
+  }
+  for (const el of document.querySelectorAll("[data-local-note]")) {
+    el.textContent = `Times are shown in your time zone, ${zone}.`;
+  }
+  for (const input of document.querySelectorAll("input[data-viewer-tz]")) {
+    if (!input.value) input.value = zone;
+  }
+}
+
+if (document.readyState === "loading") {
+  document.addEventListener("DOMContentLoaded", localise);
+} else {
+  localise();
+}
