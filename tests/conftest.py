@@ -89,3 +89,29 @@ def make_session(client: TestClient, forum_id: int, **extra: Any) -> dict:
     response = client.post("/api/sessions", json=session_body(forum_id, **extra), headers=csrf(client))
     assert response.status_code == 201, response.text
     return response.json()
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    """A real PostgreSQL: FORUMLIVE_TEST_POSTGRES_URL, or one started from the installed binaries."""
+    import os
+
+    from tests.services import postgres_server
+
+    url = os.environ.get("FORUMLIVE_TEST_POSTGRES_URL")
+    if url:
+        yield url.replace("postgresql://", "postgresql+psycopg://", 1) if url.startswith("postgresql://") else url
+        return
+    with postgres_server() as started:
+        yield started
+
+
+@pytest.fixture
+def postgres_url(postgres_server_url: str, request: pytest.FixtureRequest) -> str:
+    """A fresh, empty database on the test PostgreSQL server, named after the test."""
+    import re
+
+    from tests.services import create_database
+
+    name = "t_" + re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[:50]
+    return create_database(postgres_server_url, name)
