@@ -19,6 +19,7 @@ demo: install
 
 # Install what the tests need (Debian's chromium when run as root) and run the whole suite.
 test: install system-deps
+	$(VENV)/bin/ruff check server realtime captioning web tests
 	$(PY) -m pytest -q
 
 system-deps:

@@ -1,9 +1,13 @@
 #!/usr/bin/env sh
-# Install the Debian packages the tests use: chromium for the browser tests.
+# Install the Debian packages the tests use: chromium for the browser tests and PostgreSQL's server
+# binaries for the storage tests (the tests start their own server; FORUMLIVE_TEST_POSTGRES_URL skips that).
 # As root it installs what is missing; otherwise it only checks and says what to install.
 set -eu
 missing=""
 [ -x /usr/bin/chromium ] || missing="$missing chromium"
+if [ -z "${FORUMLIVE_TEST_POSTGRES_URL:-}" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    missing="$missing postgresql"
+fi
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" = "0" ]; then
     echo "installing Debian packages:$missing"

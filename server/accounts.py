@@ -19,7 +19,7 @@ from sqlmodel import select
 
 from server import geo
 from server.errors import Conflict, FieldError, Forbidden, Gone, InvalidInput, NotFound, NotSignedIn
-from server.schemas import ProfilePublic, ProfileUpdate, RegisterRequest
+from server.schemas import ProfilePublic, ProfileUpdate, RegisterRequest, parse
 from server.storage.models import Invitation, Person, Registration, Session, SessionRole
 from server.storage.types import utcnow
 
@@ -184,7 +184,7 @@ def create_organizer(db: DbSession, email: str, name: str, password: str) -> tup
         existing.is_organizer = True
         db.add(existing)
         return existing, False
-    data = RegisterRequest(email=email, password=password, name=name)
+    data = parse(RegisterRequest, {"email": email, "password": password, "name": name})
     return register(db, data, organizer=True), True
 
 

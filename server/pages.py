@@ -202,8 +202,11 @@ async def profile_page(request: Request) -> Response:
     if request.method == "POST":
         form = await request.form()
         values = _form_dict(form, PROFILE_TEXT_FIELDS, PROFILE_FLAGS)
-        # A blank select means "not stated": clear it rather than keep the old value.
+        # A blank select means "not stated"; an unticked consent withdraws it. Either way the answer is erased.
         for name in ("country", "gender", "stakeholder_type"):
+            consent = "stakeholder_consent" if name == "stakeholder_type" else f"{name}_consent"
+            if not values[consent]:
+                values[name] = None
             values.setdefault(name, None)
         try:
             data = parse(ProfileUpdate, values)

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -64,7 +70,13 @@ def sign_in_organizer(app: Starlette, client: TestClient, email: str = "org@exam
 
 
 def make_forum(client: TestClient, slug: str = "wsis-test", tz: str = "Europe/Zurich", **extra: Any) -> dict:
-    body = {"slug": slug, "name": "WSIS Test Forum", "start_date": "2026-03-01", "end_date": "2026-03-05", "timezone": tz}
+    body = {
+        "slug": slug,
+        "name": "WSIS Test Forum",
+        "start_date": "2026-03-01",
+        "end_date": "2026-03-05",
+        "timezone": tz,
+    }
     response = client.post("/api/forums", json={**body, **extra}, headers=csrf(client))
     assert response.status_code == 201, response.text
     return response.json()
@@ -115,3 +127,57 @@ def postgres_url(postgres_server_url: str, request: pytest.FixtureRequest) -> st
 
     name = "t_" + re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[:50]
     return create_database(postgres_server_url, name)
+
+
+@dataclass
+class DemoServer:
+    url: str
+    data_dir: Path
+    accounts: dict[str, dict[str, str]]
+    process: subprocess.Popen
+
+
+def forumlive_command() -> str:
+    """The installed console script, next to the running interpreter."""
+    script = Path(sys.executable).parent / "forumlive"
+    assert script.exists(), f"forumlive is not installed in {script.parent}"
+    return str(script)
+
+
+def wait_for_http(url: str, process: subprocess.Popen, timeout_s: float = 30.0) -> None:
+    import httpx2
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            if httpx2.get(url, timeout=1.0).status_code == 200:
+                return
+        except httpx2.TransportError:
+            time.sleep(0.1)  # the server socket is not open yet; nothing else to wait on
+    raise TimeoutError(f"{url} did not answer within {timeout_s} s")
+
+
+@pytest.fixture(scope="session")
+def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
+    """``forumlive demo`` as a real process on a free port (uvicorn, SQLite, in-process bus)."""
+    from tests.services import free_port
+
+    data_dir = tmp_path_factory.mktemp("demo") / "data"
+    port = free_port()
+    log = (data_dir.parent / "server.log").open("w")
+    process = subprocess.Popen(
+        [forumlive_command(), "demo", "--port", str(port), "--data-dir", str(data_dir)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/healthz", process)
+        accounts = {a["email"]: a for a in json.loads((data_dir / "demo-accounts.json").read_text())}
+        yield DemoServer(f"http://127.0.0.1:{port}", data_dir, accounts, process)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()

@@ -75,15 +75,18 @@ def test_sign_in_and_wrong_password(client: TestClient) -> None:
     register(client)
     assert client.post("/api/auth/signout", headers=csrf(client)).status_code == 204
     assert client.get("/api/me").status_code == 401
-    wrong = client.post("/api/auth/signin", json={"email": "pat@example.org", "password": "nope-nope-nope"},
-                        headers=csrf(client))
+    wrong = client.post(
+        "/api/auth/signin", json={"email": "pat@example.org", "password": "nope-nope-nope"}, headers=csrf(client)
+    )
     assert wrong.status_code == 401
     assert wrong.json()["error"]["message"] == "wrong email or password"
-    unknown = client.post("/api/auth/signin", json={"email": "who@example.org", "password": PASSWORD},
-                          headers=csrf(client))
+    unknown = client.post(
+        "/api/auth/signin", json={"email": "who@example.org", "password": PASSWORD}, headers=csrf(client)
+    )
     assert unknown.json()["error"]["message"] == "wrong email or password"
-    right = client.post("/api/auth/signin", json={"email": "pat@example.org", "password": PASSWORD},
-                        headers=csrf(client))
+    right = client.post(
+        "/api/auth/signin", json={"email": "pat@example.org", "password": PASSWORD}, headers=csrf(client)
+    )
     assert right.status_code == 200
     assert client.get("/api/me").json()["email"] == "pat@example.org"
 

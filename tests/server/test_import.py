@@ -15,11 +15,14 @@ HL1,Opening high-level session,High-level policy session,2026-03-02 09:00,2026-0
 TW7,E-health workshop,thematic_workshop,2026-03-02T11:00:00+01:00,2026-03-02T12:00:00+01:00,fr,C7,3;5,Youth,covid-19,200
 """
 
-CSV_MIXED = CSV_GOOD + """BAD1,Ends before it starts,TalkX,2026-03-02 12:00,2026-03-02 11:00,en,C5,16,,,
+CSV_MIXED = (
+    CSV_GOOD
+    + """BAD1,Ends before it starts,TalkX,2026-03-02 12:00,2026-03-02 11:00,en,C5,16,,,
 BAD2,Too many goals,talkx,2026-03-02 13:00,2026-03-02 14:00,en,C5,18,,,
 ,Missing type,,2026-03-02 13:00,2026-03-02 14:00,en,,,,,
 HL1,Duplicate code,talkx,2026-03-02 15:00,2026-03-02 16:00,en,,,,,
 """
+)
 
 
 @pytest.fixture
@@ -83,8 +86,16 @@ def test_reimport_updates_by_code(client: TestClient, forum: dict) -> None:
 def test_json_import(client: TestClient, forum: dict) -> None:
     """JSON takes a list (or {"sessions": [...]}) with lists as arrays; bad items are reported by position."""
     rows = [
-        {"code": "J1", "title": "TalkX on AI", "type": "talkx", "starts_at": "2026-03-03T10:00:00+00:00",
-         "ends_at": "2026-03-03T10:30:00+00:00", "action_lines": ["C10"], "sdgs": [9], "tags": ["ai"]},
+        {
+            "code": "J1",
+            "title": "TalkX on AI",
+            "type": "talkx",
+            "starts_at": "2026-03-03T10:00:00+00:00",
+            "ends_at": "2026-03-03T10:30:00+00:00",
+            "action_lines": ["C10"],
+            "sdgs": [9],
+            "tags": ["ai"],
+        },
         {"code": "J2", "title": "Bad", "type": "talkx", "starts_at": "yesterday", "ends_at": "today"},
         "not an object",
     ]
@@ -116,7 +127,10 @@ def test_unusable_files_are_refused_whole(
 
 def test_format_is_required_when_the_content_type_does_not_say(client: TestClient, forum: dict) -> None:
     """Without format= or a CSV/JSON content type the request is refused, naming 'format'."""
-    response = client.post(f"/api/forums/{forum['id']}/import", content=b"title\nx\n",
-                           headers={**csrf(client), "Content-Type": "application/octet-stream"})
+    response = client.post(
+        f"/api/forums/{forum['id']}/import",
+        content=b"title\nx\n",
+        headers={**csrf(client), "Content-Type": "application/octet-stream"},
+    )
     assert response.status_code == 422
     assert response.json()["error"]["fields"][0]["field"] == "format"

@@ -16,8 +16,9 @@ from tests.conftest import csrf, make_forum, make_session, new_client, register,
 def _invite(app: Starlette, client: TestClient, role: str = "speaker", **extra: object) -> tuple[dict, dict]:
     sign_in_organizer(app, client)
     session = make_session(client, make_forum(client)["id"])
-    response = client.post(f"/api/sessions/{session['id']}/invitations", json={"role": role, **extra},
-                           headers=csrf(client))
+    response = client.post(
+        f"/api/sessions/{session['id']}/invitations", json={"role": role, **extra}, headers=csrf(client)
+    )
     assert response.status_code == 201, response.text
     return session, response.json()
 
@@ -82,8 +83,9 @@ def test_invitation_page_accepts_through_the_form(app: Starlette, client: TestCl
         page = invitee.get(f"/invitations/{invitation['token']}")
         assert page.status_code == 200 and "moderator" in page.text
         token = invitee.get("/api/auth/csrf").json()["csrf_token"]
-        response = invitee.post(f"/invitations/{invitation['token']}", data={"csrf_token": token},
-                                follow_redirects=False)
+        response = invitee.post(
+            f"/invitations/{invitation['token']}", data={"csrf_token": token}, follow_redirects=False
+        )
         assert response.status_code == 303
         assert response.headers["location"] == f"/sessions/{session['id']}"
         assert invitee.get(f"/api/sessions/{session['id']}").json()["moderators"][0]["name"] == "Mo Moderator"

@@ -29,7 +29,8 @@ def test_organizer_creates_reads_updates_and_deletes_a_session(organizer: TestCl
     fetched = organizer.get(f"/api/sessions/{created['id']}").json()
     assert fetched == created
     changed = organizer.patch(
-        f"/api/sessions/{created['id']}", json={"title": "Renamed", "action_lines": ["c1", "C11"], "track": None},
+        f"/api/sessions/{created['id']}",
+        json={"title": "Renamed", "action_lines": ["c1", "C11"], "track": None},
         headers=csrf(organizer),
     )
     assert changed.status_code == 200, changed.text
@@ -123,14 +124,38 @@ def programme(organizer: TestClient) -> dict:
     day1 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)  # 09:00 in Geneva
     late = datetime(2026, 3, 2, 23, 30, tzinfo=UTC)  # 00:30 on 3 March in Geneva
     specs = {
-        "health": {"title": "E-health after COVID-19", "type": "thematic_workshop", "action_lines": ["C7"],
-                   "sdgs": [3], "tags": ["covid-19"], "starts_at": day1},
-        "youth": {"title": "Youth hackathon", "type": "hackathon", "track": "youth", "action_lines": ["C4"],
-                  "sdgs": [4, 8], "starts_at": day1 + timedelta(hours=2), "language": "fr"},
-        "late": {"title": "Late TalkX on security", "type": "talkx", "action_lines": ["C5"], "sdgs": [16],
-                 "starts_at": late, "description": "Trust and cybersecurity"},
-        "prize": {"title": "Prize ceremony", "type": "prize_ceremony", "action_lines": ["C1", "C7"], "sdgs": [17],
-                  "starts_at": day1 + timedelta(days=2)},
+        "health": {
+            "title": "E-health after COVID-19",
+            "type": "thematic_workshop",
+            "action_lines": ["C7"],
+            "sdgs": [3],
+            "tags": ["covid-19"],
+            "starts_at": day1,
+        },
+        "youth": {
+            "title": "Youth hackathon",
+            "type": "hackathon",
+            "track": "youth",
+            "action_lines": ["C4"],
+            "sdgs": [4, 8],
+            "starts_at": day1 + timedelta(hours=2),
+            "language": "fr",
+        },
+        "late": {
+            "title": "Late TalkX on security",
+            "type": "talkx",
+            "action_lines": ["C5"],
+            "sdgs": [16],
+            "starts_at": late,
+            "description": "Trust and cybersecurity",
+        },
+        "prize": {
+            "title": "Prize ceremony",
+            "type": "prize_ceremony",
+            "action_lines": ["C1", "C7"],
+            "sdgs": [17],
+            "starts_at": day1 + timedelta(days=2),
+        },
     }
     ids = {}
     for key, spec in specs.items():
@@ -172,8 +197,13 @@ def test_day_filter_uses_the_forum_zone_or_the_viewers(organizer: TestClient, pr
 
 def test_bad_filters_are_422(organizer: TestClient, programme: dict) -> None:
     """Unknown filter values and unknown parameters are named in the error."""
-    for query, field in [("sdg=18", "sdg"), ("day=2026-13-01", "day"), ("tz=Mars/Olympus", "tz"),
-                         ("action_line=C12", "action_line"), ("colour=red", "colour")]:
+    for query, field in [
+        ("sdg=18", "sdg"),
+        ("day=2026-13-01", "day"),
+        ("tz=Mars/Olympus", "tz"),
+        ("action_line=C12", "action_line"),
+        ("colour=red", "colour"),
+    ]:
         response = organizer.get(f"/api/sessions?{query}")
         assert response.status_code == 422, query
         assert response.json()["error"]["fields"][0]["field"] == field
@@ -215,14 +245,23 @@ def test_session_icalendar(organizer: TestClient) -> None:
 def test_forum_crud_and_validation(organizer: TestClient) -> None:
     """Forums: duplicate slug 409, end before start 422, unknown time zone 422."""
     forum = make_forum(organizer)
-    again = organizer.post("/api/forums", json={"slug": forum["slug"], "name": "x", "start_date": "2026-01-01",
-                                                "end_date": "2026-01-02"}, headers=csrf(organizer))
+    again = organizer.post(
+        "/api/forums",
+        json={"slug": forum["slug"], "name": "x", "start_date": "2026-01-01", "end_date": "2026-01-02"},
+        headers=csrf(organizer),
+    )
     assert again.status_code == 409
-    backwards = organizer.post("/api/forums", json={"slug": "b", "name": "x", "start_date": "2026-01-05",
-                                                    "end_date": "2026-01-02"}, headers=csrf(organizer))
+    backwards = organizer.post(
+        "/api/forums",
+        json={"slug": "b", "name": "x", "start_date": "2026-01-05", "end_date": "2026-01-02"},
+        headers=csrf(organizer),
+    )
     assert backwards.json()["error"]["fields"][0]["field"] == "end_date"
-    zone = organizer.post("/api/forums", json={"slug": "c", "name": "x", "start_date": "2026-01-01",
-                                               "end_date": "2026-01-02", "timezone": "Geneva"}, headers=csrf(organizer))
+    zone = organizer.post(
+        "/api/forums",
+        json={"slug": "c", "name": "x", "start_date": "2026-01-01", "end_date": "2026-01-02", "timezone": "Geneva"},
+        headers=csrf(organizer),
+    )
     assert zone.json()["error"]["fields"][0]["field"] == "timezone"
     assert [f["slug"] for f in organizer.get("/api/forums").json()] == [forum["slug"]]
 
@@ -232,8 +271,14 @@ def test_openapi_document_describes_every_route(client: TestClient) -> None:
     document = client.get("/api/openapi.json").json()
     assert document["openapi"].startswith("3.1")
     paths = document["paths"]
-    for path, method in [("/api/sessions", "get"), ("/api/sessions", "post"), ("/api/sessions/{session_id}", "patch"),
-                         ("/api/forums/{forum_id}/import", "post"), ("/api/auth/register", "post"), ("/healthz", "get")]:
+    for path, method in [
+        ("/api/sessions", "get"),
+        ("/api/sessions", "post"),
+        ("/api/sessions/{session_id}", "patch"),
+        ("/api/forums/{forum_id}/import", "post"),
+        ("/api/auth/register", "post"),
+        ("/healthz", "get"),
+    ]:
         assert method in paths[path], (path, method)
     params = {p["name"] for p in paths["/api/sessions"]["get"]["parameters"]}
     assert {"day", "type", "track", "action_line", "sdg", "language", "q"} <= params

@@ -16,8 +16,17 @@ from server.storage import migrate
 from server.storage.db import Database
 from server.storage.models import Forum, Person, Registration, Session
 
-TABLES = {"forum", "session", "session_action_line", "session_sdg", "session_tag", "person", "session_role",
-          "invitation", "registration"}
+TABLES = {
+    "forum",
+    "session",
+    "session_action_line",
+    "session_sdg",
+    "session_tag",
+    "person",
+    "session_role",
+    "invitation",
+    "registration",
+}
 
 
 def _schema_diff(database: Database) -> list:
@@ -60,8 +69,14 @@ def _forum_and_session(db, starts_at: datetime) -> Session:  # noqa: ANN001
     forum = Forum(slug="f", name="F", start_date=date(2026, 3, 1), end_date=date(2026, 3, 2))
     db.add(forum)
     db.flush()
-    session = Session(forum_id=forum.id, code="A", title="T", type="talkx", starts_at=starts_at,
-                      ends_at=starts_at + timedelta(hours=1))
+    session = Session(
+        forum_id=forum.id,
+        code="A",
+        title="T",
+        type="talkx",
+        starts_at=starts_at,
+        ends_at=starts_at + timedelta(hours=1),
+    )
     db.add(session)
     db.flush()
     return session
