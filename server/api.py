@@ -13,6 +13,7 @@ from server import accounts, importer, programme
 from server.calendar import to_ics
 from server.errors import InvalidInput, NotSignedIn
 from server.http import (
+    authenticate,
     csrf_token,
     current_person,
     db_of,
@@ -116,16 +117,13 @@ def _with_csrf(public: ProfilePublic, request: Request) -> dict[str, Any]:
     "auth",
     body=SignInRequest,
     response=ProfilePublic,
-    errors=(401, 422),
+    errors=(401, 422, 429),
 )
 async def signin(request: Request) -> Response:
     data = await read_body(request, SignInRequest)
 
-    def work(session: Any) -> tuple[Person, ProfilePublic]:
-        person = accounts.authenticate(session, data.email, data.password)
-        return person, accounts.profile(session, person)
-
-    person, public = await db_of(request).write(work)
+    person = await authenticate(request, data.email, data.password)
+    public = await db_of(request).read(accounts.profile, person)
     sign_in(request, person)
     return json_response(_with_csrf(public, request))
 

@@ -21,7 +21,8 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server import api, pages
-from server.errors import ForumliveError
+from server.errors import ForumliveError, TooManyRequests
+from server.ratelimit import SIGNIN_FAILURES, SIGNIN_WINDOW_S, AttemptLimiter
 from server.settings import Settings
 from server.storage import migrate
 from server.storage.db import Database
@@ -69,9 +70,12 @@ def _wants_json(request: Request) -> bool:
 
 async def domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ForumliveError)
+    headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, TooManyRequests) else None
     if _wants_json(request):
-        return JSONResponse(exc.to_json(), status_code=exc.status)
-    return pages.error_page(request, exc.status, exc.message)
+        return JSONResponse(exc.to_json(), status_code=exc.status, headers=headers)
+    response = pages.error_page(request, exc.status, exc.message)
+    response.headers.update(headers or {})
+    return response
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
@@ -128,4 +132,5 @@ def create_app(settings: Settings, *, migrate_on_start: bool = True) -> Starlett
     app.state.settings = settings
     app.state.db = database
     app.state.templates = pages.make_templates(settings)
+    app.state.signin_limiter = AttemptLimiter(SIGNIN_FAILURES, SIGNIN_WINDOW_S)
     return app

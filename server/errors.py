@@ -7,7 +7,8 @@
      ├── NotFound            (404)  an unknown id
      ├── Conflict            (409)  duplicate email, already accepted invitation, ...
      ├── Gone                (410)  an expired invitation
-     └── PayloadTooLarge     (413)
+     ├── PayloadTooLarge     (413)
+     └── TooManyRequests     (429)  a rate limit; says when to retry
 
 Domain code raises these and knows no status codes; ``server.app`` turns them into JSON errors
 (``{"error": {"code", "message", "fields": [{"field", "reason"}]}}``) or error pages.
@@ -82,3 +83,12 @@ class Gone(ForumliveError):
 class PayloadTooLarge(ForumliveError):
     status = 413
     code = "payload_too_large"
+
+
+class TooManyRequests(ForumliveError):
+    status = 429
+    code = "too_many_requests"
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

@@ -164,3 +164,25 @@ def csrf_protected(endpoint: Endpoint) -> Endpoint:
         return await endpoint(request)
 
     return wrapper
+
+
+async def authenticate(request: Request, email: str, password: str) -> Person:
+    """Check a password, counting failures per account and address.
+
+    Raises:
+        TooManyRequests: too many recent failures for this account from this address.
+        NotSignedIn: wrong email or password.
+    """
+    from server import accounts
+    from server.errors import NotSignedIn
+
+    limiter = request.app.state.signin_limiter
+    key = (request.client.host if request.client else "?", email.strip().lower())
+    limiter.check(key)
+    try:
+        person = await db_of(request).write(accounts.authenticate, email, password)
+    except NotSignedIn:
+        limiter.failed(key)
+        raise
+    limiter.succeeded(key)
+    return person

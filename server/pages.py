@@ -16,8 +16,8 @@ from starlette.templating import Jinja2Templates
 
 from server import accounts, geo, programme
 from server.errors import ForumliveError, InvalidInput
-from server.http import csrf_protected, csrf_token, current_person, db_of, read_query, sign_in, sign_out
-from server.schemas import ProfileUpdate, ProgrammeQuery, RegisterRequest, parse
+from server.http import authenticate, csrf_protected, csrf_token, current_person, db_of, read_query, sign_in, sign_out
+from server.schemas import InvitationCreate, ProfileUpdate, ProgrammeQuery, RegisterRequest, parse
 from server.settings import Settings
 from server.vocab import (
     ACTION_LINES,
@@ -124,7 +124,13 @@ async def session_page(request: Request) -> Response:
     session = await db.read(programme.session_public, session_id)
     forum = await db.read(programme.get_forum, session.forum_id)
     registered = bool(person) and await db.read(programme.is_registered, person.id, session_id)
-    return render(request, "session.html", {"s": session, "forum": forum, "registered": registered})
+    context = {
+        "s": session,
+        "forum": forum,
+        "registered": registered,
+        "invitation_link": request.session.pop("invitation_link", None),
+    }
+    return render(request, "session.html", context)
 
 
 async def session_registration(request: Request) -> Response:
@@ -141,6 +147,23 @@ async def session_registration(request: Request) -> Response:
         await db.write(programme.register_for_session, person, session_id)
         _flash(request, "Added to your agenda.")
     return _redirect(f"/sessions/{session_id}")
+
+
+async def session_invitation(request: Request) -> Response:
+    """Organizers create a speaker or moderator link from the session page; it is shown once."""
+    person = await current_person(request)
+    session_id = int(request.path_params["session_id"])
+    form = await request.form()
+    role = str(form.get("role") or "")
+    try:
+        data = parse(InvitationCreate, {"role": role})
+        ttl = timedelta(hours=request.app.state.settings.invitation_ttl_h)
+        token, invitation = await db_of(request).write(accounts.create_invitation, person, session_id, data.role, ttl)
+    except ForumliveError as exc:
+        return error_page(request, exc.status, exc.message)
+    url = f"{request.app.state.settings.effective_public_url}/invitations/{token}"
+    request.session["invitation_link"] = {"url": url, "role": role, "expires_at": invitation.expires_at.isoformat()}
+    return _redirect(f"/sessions/{session_id}#invite")
 
 
 # Accounts -----------------------------------------------------------------------------------------
@@ -177,7 +200,7 @@ async def signin_page(request: Request) -> Response:
     next_url = _safe_next(form.get("next"))
     email = str(form.get("email") or "")
     try:
-        person = await db_of(request).write(accounts.authenticate, email, str(form.get("password") or ""))
+        person = await authenticate(request, email, str(form.get("password") or ""))
     except ForumliveError as exc:
         context = {"values": {"email": email}, "errors": {"form": exc.message}, "next": next_url}
         return render(request, "signin.html", context, status_code=exc.status)
@@ -267,6 +290,7 @@ def routes() -> list[Route]:
         Route("/", programme_page, methods=["GET"]),
         Route("/sessions/{session_id:int}", session_page, methods=["GET"]),
         Route("/sessions/{session_id:int}/registration", protected(session_registration), methods=["POST"]),
+        Route("/sessions/{session_id:int}/invitations", protected(session_invitation), methods=["POST"]),
         Route("/register", protected(register_page), methods=["GET", "POST"]),
         Route("/signin", protected(signin_page), methods=["GET", "POST"]),
         Route("/signout", protected(signout_page), methods=["POST"]),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from sqlmodel import select
@@ -89,3 +90,29 @@ def test_invitation_page_accepts_through_the_form(app: Starlette, client: TestCl
         assert response.status_code == 303
         assert response.headers["location"] == f"/sessions/{session['id']}"
         assert invitee.get(f"/api/sessions/{session['id']}").json()["moderators"][0]["name"] == "Mo Moderator"
+
+
+def test_organizer_creates_a_link_from_the_session_page(app: Starlette, client: TestClient) -> None:
+    """The session page offers organizers (only) a form that shows a working invitation link once."""
+    sign_in_organizer(app, client)
+    session = make_session(client, make_forum(client)["id"])
+    page = client.get(f"/sessions/{session['id']}")
+    assert "Create a speaker link" in page.text
+    token = client.get("/api/auth/csrf").json()["csrf_token"]
+    shown = client.post(f"/sessions/{session['id']}/invitations", data={"csrf_token": token, "role": "speaker"})
+    link = re.search(r'id="invitation-url" readonly value="([^"]+)"', shown.text).group(1)
+    assert "Create a speaker link" in shown.text
+    assert link not in client.get(f"/sessions/{session['id']}").text  # shown once
+    with new_client(app) as invitee:
+        register(invitee, email="s@example.org", name="Sol Speaker")
+        invitee.post(
+            link.replace("http://127.0.0.1:8000", ""),
+            data={"csrf_token": invitee.get("/api/auth/csrf").json()["csrf_token"]},
+        )
+        assert invitee.get(f"/api/sessions/{session['id']}").json()["speakers"][0]["name"] == "Sol Speaker"
+        assert "Create a speaker link" not in invitee.get(f"/sessions/{session['id']}").text
+        refused = invitee.post(
+            f"/sessions/{session['id']}/invitations",
+            data={"csrf_token": invitee.get("/api/auth/csrf").json()["csrf_token"], "role": "speaker"},
+        )
+        assert refused.status_code == 403
