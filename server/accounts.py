@@ -67,9 +67,13 @@ def _apply_profile(person: Person, changes: dict[str, Any], now: datetime) -> No
             setattr(person, consent_at, None)
         elif consent is True and getattr(person, consent_at) is None:
             setattr(person, consent_at, now)
-        if value_field in changes and changes[value_field] is not None:
-            if getattr(person, consent_at) is None:
-                raise InvalidInput.field(value_field, f"is only stored with consent: set {consent_field}")
+        if value_field not in changes:
+            continue
+        if changes[value_field] is None:
+            setattr(person, value_field, None)  # "not stated"
+        elif getattr(person, consent_at) is None:
+            raise InvalidInput.field(value_field, f"is only stored with consent: set {consent_field}")
+        else:
             setattr(person, value_field, str(changes[value_field]))
     region = geo.region_for(person.country)
     person.region = region.value if region else None

@@ -27,6 +27,10 @@ P = ParamSpec("P")
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 
+def _unicode_lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
 def make_engine(url: str) -> Engine:
     """Create an engine; SQLite gets foreign keys, WAL and a busy timeout on every connection."""
     parsed = make_url(url)
@@ -42,6 +46,8 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            # SQLite's own lower() folds ASCII only; programme search must match "CAFÉ" to "café".
+            dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")

@@ -68,6 +68,10 @@ def test_withdrawing_consent_erases_the_value(client: TestClient) -> None:
     body = response.json()
     assert body["gender"] is None and body["gender_consent"] is False
     assert body["stakeholder_type"] == "academia"
+    cleared = client.patch("/api/me", json={"stakeholder_type": None}, headers=csrf(client)).json()
+    assert cleared["stakeholder_type"] is None and cleared["stakeholder_consent"] is True
+    refused = client.patch("/api/me", json={"gender": "man"}, headers=csrf(client))
+    assert refused.status_code == 422 and refused.json()["error"]["fields"][0]["field"] == "gender"
 
 
 def test_sign_in_and_wrong_password(client: TestClient) -> None:
