@@ -1,0 +1,112 @@
+"""A reference client model: a snapshot kept current by applying the events a viewer receives.
+
+The browser's room page (``web/static/room.js``) applies events the same way; tests use this model
+to check that a snapshot plus the events after it always equals a fresh snapshot.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from realtime.room import CHAT_KEPT, MODERATION_KEPT
+
+
+class ClientState:
+    """What one viewer knows of a room: the snapshot, the last sequence number, and duplicates dropped."""
+
+    def __init__(self, person_id: int, welcome: dict[str, Any]) -> None:
+        self.person_id = person_id
+        self.reset(welcome)
+
+    def reset(self, welcome: dict[str, Any]) -> None:
+        self.epoch: str = welcome["epoch"]
+        self.seq: int = welcome["seq"]
+        self.view: dict[str, Any] = welcome["snapshot"]
+
+    def receive(self, message: dict[str, Any]) -> bool:
+        """Apply an ``event`` message; returns False for a duplicate (already seen ``seq``).
+
+        Raises:
+            ValueError: a gap in the sequence or a message from another epoch (the caller resumes).
+        """
+        if message["epoch"] != self.epoch:
+            raise ValueError("event from another epoch")
+        if message["seq"] <= self.seq:
+            return False
+        if message["seq"] != self.seq + 1:
+            raise ValueError(f"gap: expected seq {self.seq + 1}, got {message['seq']}")
+        self.seq = message["seq"]
+        if message["kind"] != "skip":
+            apply_event(self.view, message["kind"], message["data"], self.person_id)
+        return True
+
+
+def _upsert(items: list[dict[str, Any]], item: dict[str, Any]) -> None:
+    for index, existing in enumerate(items):
+        if existing["id"] == item["id"]:
+            items[index] = item
+            return
+    items.append(item)
+    items.sort(key=lambda i: i["id"])
+
+
+def apply_event(view: dict[str, Any], kind: str, data: dict[str, Any], me: int) -> None:
+    """Change a snapshot ``view`` as the event ``kind`` with (already filtered) ``data`` says."""
+    if kind == "presence.joined":
+        if all(p["id"] != data["person"]["id"] for p in view["roster"]):
+            view["roster"].append(data["person"])
+    elif kind == "presence.left":
+        view["roster"] = [p for p in view["roster"] if p["id"] != data["person_id"]]
+    elif kind == "room.state":
+        view["state"] = data["state"]
+    elif kind == "room.locked":
+        view["locked"] = data["locked"]
+    elif kind == "hand.raised":
+        view["hands"].append({"person_id": data["person_id"], "at": data["at"]})
+    elif kind == "hand.lowered":
+        view["hands"] = [h for h in view["hands"] if h["person_id"] != data["person_id"]]
+    elif kind == "stage.joined":
+        if data["person_id"] not in view["stage"]:
+            view["stage"].append(data["person_id"])
+    elif kind == "stage.left":
+        view["stage"] = [pid for pid in view["stage"] if pid != data["person_id"]]
+    elif kind == "chat.posted":
+        view["chat"] = (view["chat"] + [data])[-CHAT_KEPT:]
+    elif kind == "chat.deleted":
+        view["chat"] = [m for m in view["chat"] if m["id"] != data["id"]]
+    elif kind == "chat.muted":
+        muted = set(view["muted"])
+        (muted.add if data["muted"] else muted.discard)(data["person_id"])
+        view["muted"] = sorted(muted)
+    elif kind == "chat.slow_mode":
+        view["slow_mode_s"] = data["interval_s"]
+    elif kind == "qa.settings":
+        view["pre_approval"] = data["pre_approval"]
+    elif kind in ("question.asked", "question.changed"):
+        question = data["question"]
+        if "text" not in question:  # no longer visible to this viewer
+            view["questions"] = [q for q in view["questions"] if q["id"] != question["id"]]
+        else:
+            _upsert(view["questions"], question)
+    elif kind == "question.voted":
+        for question in view["questions"]:
+            if question["id"] == data["id"]:
+                question["votes"] = data["votes"]
+        if data.get("voter_id") == me:
+            mine = set(view["my_votes"])
+            (mine.add if data["voted"] else mine.discard)(data["id"])
+            view["my_votes"] = sorted(mine)
+    elif kind == "poll.changed":
+        _upsert(view["polls"], data["poll"])
+    elif kind == "poll.voted":
+        for poll in view["polls"]:
+            if poll["id"] == data["id"]:
+                poll["counts"], poll["voters"] = data["counts"], data["voters"]
+        if data.get("voter_id") == me:
+            view["my_poll_votes"][str(data["id"])] = data["choice"]
+    elif kind == "moderation.logged":
+        view["moderation"] = (view["moderation"] + [data])[-MODERATION_KEPT:]
+    elif kind == "participant.removed":
+        pass  # the removed person's connections close; presence.left follows
+    else:
+        raise ValueError(f"unknown event kind {kind!r}")

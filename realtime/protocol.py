@@ -1,0 +1,320 @@
+"""The room wire protocol, version 1: every message a client or the server may send, defined once.
+
+Client messages are pydantic models with a ``type`` literal, parsed at the edge by ``parse_client``:
+unknown types, unknown or duplicate keys and wrong types become ``ProtocolError`` with a code, never
+a crash. Server messages are built by the helpers at the bottom. ``docs/protocol.md`` shows an
+example of each.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+
+PROTOCOL_VERSION = 1
+MAX_FRAME_BYTES = 64 * 1024
+CHAT_MAX_CHARS = 2000
+QUESTION_MAX_CHARS = 1000
+ANSWER_MAX_CHARS = 4000
+POLL_MAX_OPTIONS = 10
+
+Ref = Annotated[str, Field(max_length=64)]
+PersonId = Annotated[int, Field(ge=1)]
+ItemId = Annotated[int, Field(ge=1)]
+
+
+class ProtocolError(Exception):
+    """A message that cannot be accepted; ``code`` is sent back in an ``error`` message."""
+
+    def __init__(self, code: str, message: str, ref: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.ref = ref
+
+
+class ClientMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    ref: Ref | None = None
+
+
+def _text(limit: int) -> Any:
+    return Annotated[str, Field(min_length=1, max_length=limit)]
+
+
+class _TextMessage(ClientMessage):
+    @field_validator("text", check_fields=False)
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        stripped = value.strip()
+        if not stripped:
+            raise ValueError("must not be blank")
+        return stripped
+
+
+# Session start and keep-alive -----------------------------------------------------------------------
+
+
+class Hello(ClientMessage):
+    type: Literal["hello"]
+    v: Literal[1] = 1
+
+
+class Resume(ClientMessage):
+    type: Literal["resume"]
+    v: Literal[1] = 1
+    epoch: Annotated[str, Field(max_length=64)]
+    last_seq: Annotated[int, Field(ge=0)]
+
+
+class Ping(ClientMessage):
+    type: Literal["ping"]
+
+
+# Room lifecycle and people ------------------------------------------------------------------------
+
+
+class SetRoomState(ClientMessage):
+    type: Literal["room.state"]
+    state: Literal["open", "live", "ended"]
+
+
+class LockRoom(ClientMessage):
+    type: Literal["room.lock"]
+    locked: bool
+
+
+class RemoveParticipant(ClientMessage):
+    type: Literal["participant.remove"]
+    person_id: PersonId
+
+
+class RaiseHand(ClientMessage):
+    type: Literal["hand.raise"]
+
+
+class LowerHand(ClientMessage):
+    """Lower one's own hand, or (moderators) someone else's."""
+
+    type: Literal["hand.lower"]
+    person_id: PersonId | None = None
+
+
+class InviteToStage(ClientMessage):
+    type: Literal["stage.invite"]
+    person_id: PersonId
+
+
+class RemoveFromStage(ClientMessage):
+    type: Literal["stage.remove"]
+    person_id: PersonId
+
+
+class JoinStage(ClientMessage):
+    """Speakers and moderators step on stage themselves."""
+
+    type: Literal["stage.join"]
+
+
+class LeaveStage(ClientMessage):
+    type: Literal["stage.leave"]
+
+
+# Chat ---------------------------------------------------------------------------------------------
+
+
+class SendChat(_TextMessage):
+    type: Literal["chat.send"]
+    text: _text(CHAT_MAX_CHARS)  # type: ignore[valid-type]
+
+
+class DeleteChat(ClientMessage):
+    type: Literal["chat.delete"]
+    message_id: ItemId
+
+
+class MuteChat(ClientMessage):
+    type: Literal["chat.mute"]
+    person_id: PersonId
+    muted: bool
+
+
+class SlowMode(ClientMessage):
+    type: Literal["chat.slow_mode"]
+    interval_s: Annotated[int, Field(ge=0, le=600)]
+
+
+# Questions ----------------------------------------------------------------------------------------
+
+
+class AskQuestion(_TextMessage):
+    type: Literal["question.ask"]
+    text: _text(QUESTION_MAX_CHARS)  # type: ignore[valid-type]
+    anonymous: bool = False
+
+
+class VoteQuestion(ClientMessage):
+    type: Literal["question.vote"]
+    question_id: ItemId
+
+
+class UnvoteQuestion(ClientMessage):
+    type: Literal["question.unvote"]
+    question_id: ItemId
+
+
+class ModerateQuestion(ClientMessage):
+    type: Literal["question.moderate"]
+    question_id: ItemId
+    action: Literal["approve", "dismiss", "pin", "unpin", "answer"]
+    answer: Annotated[str, Field(max_length=ANSWER_MAX_CHARS)] | None = None
+
+
+class QaSettings(ClientMessage):
+    type: Literal["qa.settings"]
+    pre_approval: bool
+
+
+# Polls --------------------------------------------------------------------------------------------
+
+
+class CreatePoll(ClientMessage):
+    type: Literal["poll.create"]
+    question: Annotated[str, Field(min_length=1, max_length=300)]
+    options: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=200)]], Field(min_length=2, max_length=POLL_MAX_OPTIONS)
+    ]
+    multiple: bool = False
+    results: Literal["live", "on_close"] = "live"
+
+
+class OpenPoll(ClientMessage):
+    type: Literal["poll.open"]
+    poll_id: ItemId
+
+
+class ClosePoll(ClientMessage):
+    type: Literal["poll.close"]
+    poll_id: ItemId
+
+
+class VotePoll(ClientMessage):
+    type: Literal["poll.vote"]
+    poll_id: ItemId
+    option_ids: Annotated[
+        list[Annotated[int, Field(ge=0, lt=POLL_MAX_OPTIONS)]], Field(min_length=1, max_length=POLL_MAX_OPTIONS)
+    ]
+
+
+Command = (
+    SetRoomState
+    | LockRoom
+    | RemoveParticipant
+    | RaiseHand
+    | LowerHand
+    | InviteToStage
+    | RemoveFromStage
+    | JoinStage
+    | LeaveStage
+    | SendChat
+    | DeleteChat
+    | MuteChat
+    | SlowMode
+    | AskQuestion
+    | VoteQuestion
+    | UnvoteQuestion
+    | ModerateQuestion
+    | QaSettings
+    | CreatePoll
+    | OpenPoll
+    | ClosePoll
+    | VotePoll
+)
+AnyClientMessage = Annotated[Hello | Resume | Ping | Command, Field(discriminator="type")]
+_ADAPTER: TypeAdapter[Any] = TypeAdapter(AnyClientMessage)
+MESSAGE_TYPES = frozenset(
+    model.model_fields["type"].annotation.__args__[0]  # type: ignore[union-attr]
+    for model in (Hello, Resume, Ping, *Command.__args__)  # type: ignore[attr-defined]
+)
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise ProtocolError("duplicate_key", f"key {key!r} appears twice")
+        seen[key] = value
+    return seen
+
+
+def parse_client(raw: str | bytes) -> Hello | Resume | Ping | Command:
+    """Parse one client frame.
+
+    Raises:
+        ProtocolError: with code ``too_large``, ``bad_json``, ``duplicate_key``, ``unknown_type`` or ``invalid``.
+    """
+    size = len(raw.encode() if isinstance(raw, str) else raw)
+    if size > MAX_FRAME_BYTES:
+        raise ProtocolError("too_large", f"frame of {size} bytes is over the {MAX_FRAME_BYTES}-byte limit")
+    try:
+        data = json.loads(raw, object_pairs_hook=_no_duplicates)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ProtocolError("bad_json", f"not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ProtocolError("invalid", "a message must be a JSON object")
+    ref = data.get("ref") if isinstance(data.get("ref"), str) else None
+    kind = data.get("type")
+    if kind not in MESSAGE_TYPES:
+        raise ProtocolError("unknown_type", f"unknown message type {kind!r}", ref)
+    try:
+        return _ADAPTER.validate_python(data)
+    except ValidationError as exc:
+        details = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'][1:]) or 'message'}: "
+            + ("unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, "))
+            for err in exc.errors(include_url=False)
+        )
+        raise ProtocolError("invalid", details, ref) from None
+
+
+# Server messages ----------------------------------------------------------------------------------
+
+
+def dumps(message: dict[str, Any]) -> str:
+    return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+
+
+def welcome(
+    you: dict[str, Any], epoch: str, seq: int, snapshot: dict[str, Any], reason: str = "join"
+) -> dict[str, Any]:
+    return {
+        "type": "welcome",
+        "v": PROTOCOL_VERSION,
+        "reason": reason,
+        "you": you,
+        "epoch": epoch,
+        "seq": seq,
+        "snapshot": snapshot,
+    }
+
+
+def resumed(epoch: str, seq: int, missed: int) -> dict[str, Any]:
+    return {"type": "resumed", "v": PROTOCOL_VERSION, "epoch": epoch, "seq": seq, "missed": missed}
+
+
+def error(code: str, message: str, ref: str | None = None, retry_after_s: float | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"type": "error", "code": code, "message": message}
+    if ref is not None:
+        body["ref"] = ref
+    if retry_after_s is not None:
+        body["retry_after_s"] = round(retry_after_s, 1)
+    return body
+
+
+def ack(ref: str) -> dict[str, Any]:
+    return {"type": "ack", "ref": ref}
+
+
+PONG = {"type": "pong"}

@@ -1,0 +1,221 @@
+"""The room core without sockets: permissions, chat, Q&A, polls, stage, lifecycle and views."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from realtime import protocol as p
+from realtime.client import ClientState
+from realtime.room import Actor, Role, Room, RoomError, RoomSettings, RoomState
+from realtime.views import render, snapshot
+from tests.fakes import MemoryIds
+
+MOD = Actor(1, "Mo Moderator", Role.MODERATOR)
+ORG = Actor(2, "Olu Organizer", Role.ORGANIZER)
+SPEAKER = Actor(3, "Sam Speaker", Role.SPEAKER)
+ANA = Actor(4, "Ana", Role.PARTICIPANT)
+BEN = Actor(5, "Ben", Role.PARTICIPANT)
+
+
+class Harness:
+    """A room plus the id-giving seam, driven like the server drives it."""
+
+    def __init__(self, state: RoomState = RoomState.LIVE, **settings: object) -> None:
+        self.room = Room(7, RoomSettings(state=state, **settings))  # type: ignore[arg-type]
+        self.ids = MemoryIds()
+        self.now = 1000.0
+        for actor in (MOD, SPEAKER, ANA, BEN):
+            self.room.connect(actor)
+
+    def do(self, actor: Actor, command: p.Command) -> list:
+        self.now += 1
+        events = self.room.decide(actor, command, self.now)
+        return self.room.apply(self.ids.commit(events))
+
+    def view(self, actor: Actor) -> dict:
+        return snapshot(self.room, actor)
+
+
+def test_chat_flow_with_delete_mute_and_slow_mode() -> None:
+    """Messages post; moderators delete and mute; slow mode spaces a participant's messages."""
+    h = Harness()
+    posted = h.do(ANA, p.SendChat(type="chat.send", text="Hello from Accra"))
+    message_id = posted[0].data["id"]
+    assert [m["text"] for m in h.view(BEN)["chat"]] == ["Hello from Accra"]
+    with pytest.raises(RoomError) as info:
+        h.do(BEN, p.DeleteChat(type="chat.delete", message_id=message_id))
+    assert info.value.code == "forbidden"
+    h.do(MOD, p.DeleteChat(type="chat.delete", message_id=message_id))
+    assert h.view(BEN)["chat"] == []
+    h.do(MOD, p.MuteChat(type="chat.mute", person_id=BEN.person_id, muted=True))
+    with pytest.raises(RoomError, match="muted"):
+        h.do(BEN, p.SendChat(type="chat.send", text="hi"))
+    assert h.view(BEN)["muted"] == [BEN.person_id] and h.view(ANA)["muted"] == []
+    h.do(MOD, p.SlowMode(type="chat.slow_mode", interval_s=30))
+    h.now += 30
+    h.do(ANA, p.SendChat(type="chat.send", text="one"))
+    with pytest.raises(RoomError) as info:
+        h.do(ANA, p.SendChat(type="chat.send", text="two"))
+    assert info.value.code == "slow_mode"
+    h.do(MOD, p.SendChat(type="chat.send", text="moderators are exempt"))
+    h.now += 30
+    h.do(ANA, p.SendChat(type="chat.send", text="two"))
+    assert [e["action"] for e in h.view(MOD)["moderation"]] == ["chat.delete", "chat.mute", "chat.slow_mode"]
+    assert h.view(ANA)["moderation"] == []
+
+
+def test_pre_approval_hides_pending_questions_from_everyone_but_author_and_staff() -> None:
+    """In pre-approval mode the author sees their pending question, others do not, until approval."""
+    h = Harness(pre_approval=True)
+    asked = h.do(ANA, p.AskQuestion(type="question.ask", text="How do we fund rural networks?"))
+    qid = asked[0].data["question"]["id"]
+    assert [q["status"] for q in h.view(ANA)["questions"]] == ["pending"]
+    assert h.view(BEN)["questions"] == []
+    assert [q["id"] for q in h.view(MOD)["questions"]] == [qid]
+    frame = json.loads(render(h.room, asked[0], BEN))
+    assert frame["kind"] == "skip" and "data" not in frame
+    with pytest.raises(RoomError) as info:
+        h.do(BEN, p.VoteQuestion(type="question.vote", question_id=qid))
+    assert info.value.code == "not_found"
+    h.do(MOD, p.ModerateQuestion(type="question.moderate", question_id=qid, action="approve"))
+    assert [q["text"] for q in h.view(BEN)["questions"]] == ["How do we fund rural networks?"]
+    h.do(MOD, p.ModerateQuestion(type="question.moderate", question_id=qid, action="answer", answer="Universal funds."))
+    assert h.view(ANA)["questions"][0]["status"] == "answered"
+    assert h.view(BEN)["questions"][0]["answer"] == "Universal funds."
+
+
+def test_votes_once_per_person_and_unvote() -> None:
+    """A person's second vote is refused; unvoting lowers the count; votes equal unique voters."""
+    h = Harness()
+    qid = h.do(ANA, p.AskQuestion(type="question.ask", text="Q?"))[0].data["question"]["id"]
+    h.do(BEN, p.VoteQuestion(type="question.vote", question_id=qid))
+    with pytest.raises(RoomError) as info:
+        h.do(BEN, p.VoteQuestion(type="question.vote", question_id=qid))
+    assert info.value.code == "already_voted"
+    h.do(ANA, p.VoteQuestion(type="question.vote", question_id=qid))
+    assert h.view(MOD)["questions"][0]["votes"] == 2
+    assert h.view(BEN)["my_votes"] == [qid]
+    h.do(BEN, p.UnvoteQuestion(type="question.unvote", question_id=qid))
+    assert h.view(MOD)["questions"][0]["votes"] == 1 and h.view(BEN)["my_votes"] == []
+
+
+def test_anonymous_questions_hide_the_author_from_participants_only() -> None:
+    """Other participants see 'Anonymous'; moderators and the author see who asked."""
+    h = Harness()
+    h.do(ANA, p.AskQuestion(type="question.ask", text="Is my data safe?", anonymous=True))
+    assert h.view(BEN)["questions"][0]["name"] == "Anonymous"
+    assert h.view(BEN)["questions"][0]["person_id"] is None
+    assert h.view(MOD)["questions"][0]["name"] == "Ana"
+    assert h.view(ANA)["questions"][0]["name"] == "Ana"
+
+
+def test_poll_lifecycle_and_hidden_results() -> None:
+    """Drafts are staff-only; one vote per person; results hidden until close when asked."""
+    h = Harness()
+    created = h.do(
+        MOD, p.CreatePoll(type="poll.create", question="Best format?", options=["TalkX", "Café"], results="on_close")
+    )
+    pid = created[0].data["poll"]["id"]
+    assert h.view(ANA)["polls"] == []
+    with pytest.raises(RoomError):
+        h.do(ANA, p.VotePoll(type="poll.vote", poll_id=pid, option_ids=[0]))
+    h.do(MOD, p.OpenPoll(type="poll.open", poll_id=pid))
+    h.do(ANA, p.VotePoll(type="poll.vote", poll_id=pid, option_ids=[1]))
+    with pytest.raises(RoomError) as info:
+        h.do(ANA, p.VotePoll(type="poll.vote", poll_id=pid, option_ids=[0]))
+    assert info.value.code == "already_voted"
+    with pytest.raises(RoomError, match="choose one"):
+        h.do(BEN, p.VotePoll(type="poll.vote", poll_id=pid, option_ids=[0, 1]))
+    assert h.view(BEN)["polls"][0]["counts"] is None
+    assert h.view(MOD)["polls"][0]["counts"] == [0, 1]
+    assert h.view(ANA)["my_poll_votes"] == {str(pid): [1]}
+    h.do(MOD, p.ClosePoll(type="poll.close", poll_id=pid))
+    assert h.view(BEN)["polls"][0]["counts"] == [0, 1]
+    with pytest.raises(RoomError) as info:
+        h.do(BEN, p.VotePoll(type="poll.vote", poll_id=pid, option_ids=[0]))
+    assert info.value.code == "poll_closed"
+
+
+def test_stage_and_hands() -> None:
+    """Hands queue; a moderator invites to stage (lowering the hand); speakers join themselves."""
+    h = Harness()
+    h.do(ANA, p.RaiseHand(type="hand.raise"))
+    h.do(BEN, p.RaiseHand(type="hand.raise"))
+    assert [x["person_id"] for x in h.view(MOD)["hands"]] == [ANA.person_id, BEN.person_id]
+    with pytest.raises(RoomError):
+        h.do(ANA, p.JoinStage(type="stage.join"))
+    with pytest.raises(RoomError):
+        h.do(ANA, p.InviteToStage(type="stage.invite", person_id=BEN.person_id))
+    h.do(MOD, p.InviteToStage(type="stage.invite", person_id=ANA.person_id))
+    h.do(SPEAKER, p.JoinStage(type="stage.join"))
+    assert h.view(BEN)["stage"] == [ANA.person_id, SPEAKER.person_id]
+    assert [x["person_id"] for x in h.view(MOD)["hands"]] == [BEN.person_id]
+    h.do(MOD, p.LowerHand(type="hand.lower", person_id=BEN.person_id))
+    h.do(MOD, p.RemoveFromStage(type="stage.remove", person_id=ANA.person_id))
+    assert h.view(BEN)["stage"] == [SPEAKER.person_id] and h.view(BEN)["hands"] == []
+
+
+def test_lifecycle_lock_and_removal() -> None:
+    """Doors open → live → ended; locked rooms admit no newcomers; removed people cannot come back."""
+    h = Harness(state=RoomState.CLOSED)
+    with pytest.raises(RoomError) as info:
+        h.room.admit(Actor(9, "Late", Role.PARTICIPANT))
+    assert info.value.code == "room_closed"
+    h.room.admit(SPEAKER)
+    h.do(MOD, p.SetRoomState(type="room.state", state="open"))
+    h.room.admit(Actor(9, "Late", Role.PARTICIPANT))
+    h.do(MOD, p.LockRoom(type="room.lock", locked=True))
+    with pytest.raises(RoomError) as info:
+        h.room.admit(Actor(9, "Late", Role.PARTICIPANT))
+    assert info.value.code == "room_locked"
+    h.room.admit(ANA)  # already inside
+    h.do(MOD, p.RemoveParticipant(type="participant.remove", person_id=BEN.person_id))
+    with pytest.raises(RoomError) as info:
+        h.room.admit(BEN)
+    assert info.value.code == "removed"
+    with pytest.raises(RoomError) as info:
+        h.do(ANA, p.RemoveParticipant(type="participant.remove", person_id=MOD.person_id))
+    assert info.value.code == "forbidden"
+    h.do(MOD, p.SetRoomState(type="room.state", state="live"))
+    with pytest.raises(RoomError) as info:
+        h.do(MOD, p.SetRoomState(type="room.state", state="open"))
+    assert info.value.code == "bad_transition"
+    h.do(MOD, p.SetRoomState(type="room.state", state="ended"))
+    with pytest.raises(RoomError) as info:
+        h.do(ANA, p.SendChat(type="chat.send", text="too late"))
+    assert info.value.code == "room_ended"
+    assert h.room.settings().removed == [BEN.person_id]
+
+
+def test_presence_counts_connections() -> None:
+    """A second tab adds no roster entry; the person leaves when their last connection closes."""
+    h = Harness()
+    assert h.room.connect(ANA) == []
+    assert h.room.disconnect(ANA.person_id) == []
+    left = h.room.disconnect(ANA.person_id)
+    assert [e.kind for e in left] == ["presence.left"]
+    assert ANA.person_id not in {m["id"] for m in h.view(MOD)["roster"]}
+
+
+def test_decide_changes_nothing() -> None:
+    """decide() only computes events: state and sequence stay as they were until apply()."""
+    h = Harness()
+    before = (h.view(MOD), h.room.log.seq)
+    h.room.decide(ANA, p.SendChat(type="chat.send", text="x"), 5.0)
+    h.room.decide(MOD, p.SetRoomState(type="room.state", state="ended"), 5.0)
+    assert (h.view(MOD), h.room.log.seq) == before
+
+
+def test_client_state_follows_events() -> None:
+    """A client applying rendered events stays equal to a fresh snapshot, and drops duplicates."""
+    h = Harness()
+    welcome = {"epoch": h.room.log.epoch, "seq": h.room.log.seq, "snapshot": h.view(BEN)}
+    client = ClientState(BEN.person_id, json.loads(json.dumps(welcome)))
+    events = h.do(ANA, p.AskQuestion(type="question.ask", text="Q", anonymous=True))
+    events += h.do(BEN, p.VoteQuestion(type="question.vote", question_id=events[0].data["question"]["id"]))
+    for event in events:
+        assert client.receive(json.loads(render(h.room, event, BEN)))
+    assert not client.receive(json.loads(render(h.room, events[-1], BEN)))
+    assert client.view == h.view(BEN)
