@@ -291,7 +291,7 @@ class Room:
             self._moderated(actor, "room.state", now, state=target.value),
         ]
         if target is RoomState.ENDED:
-            events += [Event("hand.lowered", {"person_id": pid}) for pid in self.hands]
+            events += [Event("hand.lowered", {"person_id": pid}, durable=False) for pid in self.hands]
         return events
 
     def _on_room_lock(self, actor: Actor, command: p.LockRoom, now: float) -> list[Event]:
@@ -307,13 +307,15 @@ class Room:
         if target == actor.person_id:
             raise RoomError("invalid", "you cannot remove yourself")
         member = self.members.get(target)
-        if member is not None and member.role in STAFF:
+        if member is None:
+            raise RoomError("not_found", "that person is not in the room")
+        if member.role in STAFF:
             raise RoomError("forbidden", "moderators cannot be removed")
         events = [Event("participant.removed", {"person_id": target}, related=frozenset({target}))]
         if target in self.stage:
             events.append(Event("stage.left", {"person_id": target}))
         if target in self.hands:
-            events.append(Event("hand.lowered", {"person_id": target}))
+            events.append(Event("hand.lowered", {"person_id": target}, durable=False))
         return [*events, self._moderated(actor, "participant.remove", now, target)]
 
     def _on_hand_raise(self, actor: Actor, command: p.RaiseHand, now: float) -> list[Event]:
@@ -340,7 +342,7 @@ class Room:
             return []
         events = [Event("stage.joined", {"person_id": target})]
         if target in self.hands:
-            events.append(Event("hand.lowered", {"person_id": target}))
+            events.append(Event("hand.lowered", {"person_id": target}, durable=False))
         return [*events, self._moderated(actor, "stage.invite", now, target)]
 
     def _on_stage_remove(self, actor: Actor, command: p.RemoveFromStage, now: float) -> list[Event]:
@@ -390,6 +392,8 @@ class Room:
         target = command.person_id
         if (target in self.muted) == command.muted:
             return []
+        if command.muted and target not in self.members:
+            raise RoomError("not_found", "that person is not in the room")
         return [
             Event("chat.muted", {"person_id": target, "muted": command.muted}, related=frozenset({target})),
             self._moderated(actor, "chat.mute", now, target, muted=command.muted),

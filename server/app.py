@@ -16,13 +16,15 @@ from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server import api, pages
 from server.errors import ForumliveError, TooManyRequests
 from server.ratelimit import SIGNIN_FAILURES, SIGNIN_WINDOW_S, AttemptLimiter
+from server.rooms.endpoint import room_socket
+from server.rooms.service import RoomService
 from server.settings import Settings
 from server.storage import migrate
 from server.storage.db import Database
@@ -99,17 +101,22 @@ def create_app(settings: Settings, *, migrate_on_start: bool = True) -> Starlett
     """Build the ASGI app. Database migrations run at start-up unless told otherwise."""
     database = Database(settings.effective_database_url)
 
+    rooms = RoomService(database)
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if migrate_on_start:
             migrate.upgrade(database.engine)
+        await rooms.start()
         yield
+        await rooms.stop()
         database.dispose()
 
     routes = [
         *api.routes(),
         Route("/api/openapi.json", api.openapi_document, methods=["GET"]),
         *pages.routes(),
+        WebSocketRoute("/ws/sessions/{session_id:int}", room_socket),
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     middleware = [
@@ -131,6 +138,7 @@ def create_app(settings: Settings, *, migrate_on_start: bool = True) -> Starlett
     )
     app.state.settings = settings
     app.state.db = database
+    app.state.rooms = rooms
     app.state.templates = pages.make_templates(settings)
     app.state.signin_limiter = AttemptLimiter(SIGNIN_FAILURES, SIGNIN_WINDOW_S)
     return app

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -41,9 +42,15 @@ def client(app: Starlette) -> Iterator[TestClient]:
         yield test_client
 
 
-def new_client(app: Starlette) -> TestClient:
-    """A second browser: its own cookies (use inside ``with``)."""
-    return TestClient(app, base_url=BASE_URL)
+@contextmanager
+def new_client(app: Starlette) -> Iterator[TestClient]:
+    """A second browser with its own cookies, for HTTP. It does not run the app's lifespan again
+    (the ``client`` fixture does, on its own event loop, where the live rooms run)."""
+    other = TestClient(app, base_url=BASE_URL)
+    try:
+        yield other
+    finally:
+        other.close()
 
 
 def csrf(client: TestClient) -> dict[str, str]:

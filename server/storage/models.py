@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Column, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from server.storage.types import UTCDateTime, utcnow
@@ -134,3 +134,115 @@ class Registration(SQLModel, table=True):
     person_id: int = Field(sa_column=_fk("person.id"))
     session_id: int = Field(sa_column=_fk("session.id"))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+# Live rooms -----------------------------------------------------------------------------------------
+
+
+class RoomRecord(SQLModel, table=True):
+    """The durable settings of a session's live room (its state machine lives in ``realtime.room``)."""
+
+    __tablename__ = "room"
+
+    session_id: int = Field(sa_column=Column(Integer, ForeignKey("session.id", ondelete="CASCADE"), primary_key=True))
+    state: str = Field(default="closed", max_length=16)
+    locked: bool = False
+    pre_approval: bool = False
+    slow_mode_s: int = 0
+    stage: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    muted: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    removed: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ChatMessage(SQLModel, table=True):
+    __tablename__ = "chat_message"
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: int = Field(sa_column=_fk("session.id"))
+    person_id: int = Field(sa_column=_fk("person.id"))
+    name: str = Field(max_length=200)
+    text: str = Field(max_length=2000)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    deleted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    deleted_by: int | None = Field(default=None, sa_column=_fk("person.id", nullable=True, ondelete="SET NULL"))
+
+
+class Question(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: int = Field(sa_column=_fk("session.id"))
+    person_id: int = Field(sa_column=_fk("person.id"))
+    name: str = Field(max_length=200)
+    text: str = Field(max_length=1000)
+    anonymous: bool = False
+    status: str = Field(max_length=16)
+    pinned: bool = False
+    answer: str | None = Field(default=None, max_length=4000)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class QuestionVote(SQLModel, table=True):
+    """One upvote; the primary key makes a second vote by the same person impossible."""
+
+    __tablename__ = "question_vote"
+
+    question_id: int = Field(sa_column=Column(Integer, ForeignKey("question.id", ondelete="CASCADE"), primary_key=True))
+    person_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("person.id", ondelete="CASCADE"), primary_key=True, index=True)
+    )
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Poll(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: int = Field(sa_column=_fk("session.id"))
+    question: str = Field(max_length=300)
+    options: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    multiple: bool = False
+    results: str = Field(default="live", max_length=16)
+    state: str = Field(default="draft", max_length=16)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class PollVote(SQLModel, table=True):
+    """One ballot per person per poll (primary key)."""
+
+    __tablename__ = "poll_vote"
+
+    poll_id: int = Field(sa_column=Column(Integer, ForeignKey("poll.id", ondelete="CASCADE"), primary_key=True))
+    person_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("person.id", ondelete="CASCADE"), primary_key=True, index=True)
+    )
+    choice: list[int] = Field(sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class ModerationAction(SQLModel, table=True):
+    __tablename__ = "moderation_action"
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: int = Field(sa_column=_fk("session.id"))
+    actor_id: int | None = Field(default=None, sa_column=_fk("person.id", nullable=True, ondelete="SET NULL"))
+    actor_name: str = Field(max_length=200)
+    action: str = Field(max_length=40)
+    target_person_id: int | None = Field(default=None, sa_column=_fk("person.id", nullable=True, ondelete="SET NULL"))
+    detail: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))  # type: ignore[type-arg]
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class AttendanceVisit(SQLModel, table=True):
+    """One visit of a person to a session on one channel. Reconnects within the grace period
+    continue the visit; a visit left open by a crash is closed at its last heartbeat on restart."""
+
+    __tablename__ = "attendance_visit"
+    __table_args__ = (Index("ix_attendance_person_session", "person_id", "session_id", "channel"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: int = Field(sa_column=_fk("session.id"))
+    person_id: int = Field(sa_column=Column(Integer, ForeignKey("person.id", ondelete="CASCADE"), nullable=False))
+    channel: str = Field(default="live", max_length=16)
+    joined_at: datetime = Field(sa_type=UTCDateTime)
+    last_seen_at: datetime = Field(sa_type=UTCDateTime)
+    left_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)

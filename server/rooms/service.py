@@ -1,0 +1,213 @@
+"""The room service: live rooms in this process, their connections, and the order of work for each
+command — decide, commit the durable events, apply, broadcast.
+
+One ``asyncio.Lock`` per room keeps that order total: events reach every connection in ``seq``
+order, and nothing is broadcast before it is committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+from realtime import protocol
+from realtime.fanout import Outbox, SlowConsumer
+from realtime.limits import ConnectionLimits
+from realtime.log import Event
+from realtime.room import Actor, Room, RoomError
+from realtime.views import render, snapshot
+from server import attendance
+from server.rooms import store
+from server.storage.db import Database
+
+log = logging.getLogger("forumlive.rooms")
+
+# Connections one person may hold to one room (tabs, devices).
+MAX_CONNECTIONS_PER_PERSON = 5
+
+
+class CloseCode(IntEnum):
+    """WebSocket close codes, chosen in this one place."""
+
+    GOING_AWAY = 1001
+    POLICY = 1008  # e.g. a foreign Origin
+    TOO_BIG = 1009
+    INTERNAL = 1011
+    BAD_START = 4400  # the first message was not hello or resume
+    NOT_SIGNED_IN = 4401
+    FORBIDDEN = 4403  # removed, locked, closed room
+    NOT_FOUND = 4404
+    SLOW_CONSUMER = 4408  # fell too far behind: resume
+    IDLE = 4409  # no heartbeat
+    TOO_MANY_CONNECTIONS = 4429
+
+
+@dataclass(eq=False)
+class Connection:
+    actor: Actor
+    outbox: Outbox
+    visit_id: int
+    limits: ConnectionLimits = field(default_factory=ConnectionLimits)
+
+
+@dataclass(eq=False)
+class LiveRoom:
+    room: Room
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    connections: set[Connection] = field(default_factory=set)
+
+    def of_person(self, person_id: int) -> list[Connection]:
+        return [c for c in self.connections if c.actor.person_id == person_id]
+
+
+class RoomService:
+    """Live rooms of this process, loaded from the database on first use."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self.rooms: dict[int, LiveRoom] = {}
+        self._loading = asyncio.Lock()
+        self._heartbeat: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        closed = await self.database.write(attendance.close_stale_visits)
+        if closed:
+            log.info("closed %d attendance visits left open by the last run", closed)
+        self._heartbeat = asyncio.create_task(self._touch_visits())
+
+    async def stop(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
+        for live in list(self.rooms.values()):
+            for connection in list(live.connections):
+                await connection.outbox.close(CloseCode.GOING_AWAY, "server restarting; resume shortly")
+
+    async def room(self, session_id: int) -> LiveRoom:
+        """The live room of a session, rebuilt from the database if this process has not got it.
+
+        Raises:
+            NotFound: no such session.
+        """
+        live = self.rooms.get(session_id)
+        if live is not None:
+            return live
+        async with self._loading:
+            live = self.rooms.get(session_id)
+            if live is None:
+                room = await self.database.read(store.load_room, session_id)
+                live = self.rooms[session_id] = LiveRoom(room)
+        return live
+
+    # Connections ------------------------------------------------------------------------------------
+
+    async def join(
+        self, live: LiveRoom, actor: Actor, outbox: Outbox, start: protocol.Hello | protocol.Resume
+    ) -> Connection:
+        """Admit a connection, record the visit, greet it (snapshot or missed events) and tell the room.
+
+        Raises:
+            RoomError: not admitted (``removed``, ``room_locked``, ``room_closed``, ``too_many_connections``).
+        """
+        live.room.admit(actor)
+        if len(live.of_person(actor.person_id)) >= MAX_CONNECTIONS_PER_PERSON:
+            raise RoomError("too_many_connections", f"at most {MAX_CONNECTIONS_PER_PERSON} connections per person")
+        visit_id = await self.database.write(
+            attendance.open_visit, live.room.session_id, actor.person_id, "live", store.to_time(time.time())
+        )
+        connection = Connection(actor, outbox, visit_id)
+        async with live.lock:
+            live.room.admit(actor)  # the room may have changed while the visit was written
+            events = live.room.connect(actor)
+            live.connections.add(connection)
+            outbox.start()
+            self._greet(live.room, connection, start)
+            self._broadcast(live, events, skip=connection)
+        return connection
+
+    def _greet(self, room: Room, connection: Connection, start: protocol.Hello | protocol.Resume) -> None:
+        you = {"id": connection.actor.person_id, "name": connection.actor.name, "role": connection.actor.role.value}
+        missed = room.log.since(start.epoch, start.last_seq) if isinstance(start, protocol.Resume) else None
+        if missed is None:
+            reason = "resync" if isinstance(start, protocol.Resume) else "join"
+            message = protocol.welcome(you, room.log.epoch, room.log.seq, snapshot(room, connection.actor), reason)
+            connection.outbox.put(protocol.dumps(message))
+            return
+        connection.outbox.put(protocol.dumps(protocol.resumed(room.log.epoch, room.log.seq, len(missed))))
+        for event in missed:
+            connection.outbox.put(render(room, event, connection.actor))
+
+    async def leave(self, live: LiveRoom, connection: Connection) -> None:
+        async with live.lock:
+            if connection not in live.connections:
+                return
+            live.connections.discard(connection)
+            events = live.room.disconnect(connection.actor.person_id)
+            self._broadcast(live, events)
+            last_one = not live.of_person(connection.actor.person_id)
+        if last_one:
+            await self.database.write(attendance.close_visit, connection.visit_id, store.to_time(time.time()))
+
+    # Commands ---------------------------------------------------------------------------------------
+
+    async def handle(self, live: LiveRoom, connection: Connection, command: protocol.Command) -> None:
+        """Run one command: rate limit, decide, commit, apply, broadcast; errors go back to the sender."""
+        wait = connection.limits.take(command.type)
+        if wait:
+            self.reply(
+                connection, protocol.error("rate_limited", f"too fast; try again in {wait:.1f} s", command.ref, wait)
+            )
+            return
+        async with live.lock:
+            now = time.time()
+            try:
+                events = live.room.decide(connection.actor, command, now)
+                if any(e.durable for e in events):
+                    await self.database.write(store.commit, live.room, events, now)
+            except RoomError as exc:
+                self.reply(connection, protocol.error(exc.code, exc.message, command.ref))
+                return
+            except Exception:
+                log.exception("could not commit %s in session %s", command.type, live.room.session_id)
+                self.reply(connection, protocol.error("internal", "not saved; please try again", command.ref))
+                return
+            live.room.apply(events)
+            self._broadcast(live, events)
+            if command.ref is not None:
+                self.reply(connection, protocol.ack(command.ref))
+            removed = [e.data["person_id"] for e in events if e.kind == "participant.removed"]
+        for person_id in removed:
+            for other in live.of_person(person_id):
+                asyncio.create_task(other.outbox.close(CloseCode.FORBIDDEN, "removed by a moderator"))
+
+    def reply(self, connection: Connection, message: dict[str, object]) -> None:
+        with contextlib.suppress(SlowConsumer):
+            connection.outbox.put(protocol.dumps(message))
+
+    def _broadcast(self, live: LiveRoom, events: Iterable[Event], skip: Connection | None = None) -> None:
+        events = list(events)
+        if not events:
+            return
+        for connection in list(live.connections):
+            if connection is skip or connection.outbox.closed:
+                continue
+            try:
+                for event in events:
+                    connection.outbox.put(render(live.room, event, connection.actor))
+            except SlowConsumer:
+                asyncio.create_task(connection.outbox.close(CloseCode.SLOW_CONSUMER, "fell behind; resume"))
+
+    async def _touch_visits(self) -> None:
+        while True:
+            await asyncio.sleep(attendance.HEARTBEAT_S)
+            visit_ids = [c.visit_id for live in self.rooms.values() for c in live.connections]
+            try:
+                await self.database.write(attendance.touch_visits, visit_ids, store.to_time(time.time()))
+            except Exception:
+                log.exception("could not refresh attendance heartbeats")
