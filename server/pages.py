@@ -17,6 +17,7 @@ from starlette.templating import Jinja2Templates
 from server import accounts, geo, programme
 from server.errors import ForumliveError, InvalidInput
 from server.http import authenticate, csrf_protected, csrf_token, current_person, db_of, read_query, sign_in, sign_out
+from server.rooms.store import role_of
 from server.schemas import InvitationCreate, ProfileUpdate, ProgrammeQuery, RegisterRequest, parse
 from server.settings import Settings
 from server.vocab import (
@@ -131,6 +132,18 @@ async def session_page(request: Request) -> Response:
         "invitation_link": request.session.pop("invitation_link", None),
     }
     return render(request, "session.html", context)
+
+
+async def room_page(request: Request) -> Response:
+    """The live room of a session (signed-in people only; the socket re-checks everything)."""
+    person = await current_person(request)
+    session_id = int(request.path_params["session_id"])
+    if person is None:
+        return _redirect(f"/signin?next=/sessions/{session_id}/room")
+    db = db_of(request)
+    session = await db.read(programme.session_public, session_id)
+    role = await db.read(role_of, person, session_id)
+    return render(request, "room.html", {"s": session, "role": role.value})
 
 
 async def session_registration(request: Request) -> Response:
@@ -289,6 +302,7 @@ def routes() -> list[Route]:
     return [
         Route("/", programme_page, methods=["GET"]),
         Route("/sessions/{session_id:int}", session_page, methods=["GET"]),
+        Route("/sessions/{session_id:int}/room", room_page, methods=["GET"]),
         Route("/sessions/{session_id:int}/registration", protected(session_registration), methods=["POST"]),
         Route("/sessions/{session_id:int}/invitations", protected(session_invitation), methods=["POST"]),
         Route("/register", protected(register_page), methods=["GET", "POST"]),

@@ -1,0 +1,88 @@
+"""The live room in two real Chromium pages: a participant and a moderator against a demo server."""
+
+from __future__ import annotations
+
+import httpx2
+import pytest
+from playwright.sync_api import Browser, expect
+
+from tests.conftest import DemoServer
+from tests.web.conftest import ARTIFACTS, open_page, sign_in
+
+pytestmark = pytest.mark.browser
+
+
+def _live_session_moderated_by(demo_server: DemoServer, name: str) -> int:
+    sessions = httpx2.get(f"{demo_server.url}/api/sessions?status=live").json()["sessions"]
+    return next(s["id"] for s in sessions if any(m["name"] == name for m in s["moderators"]))
+
+
+def test_pre_approved_question_answered_and_chat_rendered_as_text(browser: Browser, demo_server: DemoServer) -> None:
+    """The participant's question waits for approval (seen only by them), the moderator approves and
+    answers it, the participant sees both; a chat message with markup shows as text and runs nothing."""
+    accounts = demo_server.accounts
+    session_id = _live_session_moderated_by(demo_server, "Lucas Moreau")
+    errors: list[str] = []
+    moderator = open_page(browser, demo_server, errors)
+    participant = open_page(browser, demo_server, errors)
+    bystander = open_page(browser, demo_server, errors)
+    sign_in(moderator, "moderator@demo.forumlive.org", accounts["moderator@demo.forumlive.org"]["password"])
+    sign_in(participant, "ana@demo.forumlive.org", accounts["ana@demo.forumlive.org"]["password"])
+    sign_in(bystander, "olena@demo.forumlive.org", accounts["olena@demo.forumlive.org"]["password"])
+
+    moderator.goto(f"/sessions/{session_id}/room")
+    expect(moderator.locator("#room-state")).to_have_text("Live")
+    moderator.get_by_label("Approve questions before they are shown").check()
+    expect(moderator.get_by_label("Approve questions before they are shown")).to_be_checked()
+
+    participant.goto(f"/sessions/{session_id}/room")
+    bystander.goto(f"/sessions/{session_id}/room")
+    expect(participant.locator("#room-state")).to_have_text("Live")
+    expect(bystander.locator("#room-state")).to_have_text("Live")
+    question = "How do we connect rural schools?"
+    participant.get_by_label("Your question").fill(question)
+    participant.get_by_role("button", name="Ask").click()
+    mine = participant.locator("li.question", has_text=question)
+    expect(mine).to_contain_text("Waiting for approval")
+
+    pending = moderator.locator("li.question", has_text=question)
+    expect(pending).to_contain_text("Waiting for approval")
+    expect(bystander.locator("li.question", has_text=question)).to_have_count(0)
+    pending.get_by_role("button", name="Approve").click()
+    expect(bystander.locator("li.question", has_text=question)).to_be_visible()
+    approved = moderator.locator("li.question", has_text=question)
+    approved.get_by_label("Written answer (optional)").fill("Through the Giga initiative and community networks.")
+    approved.get_by_role("button", name="Mark answered").click()
+
+    expect(mine).to_contain_text("Answered")
+    expect(mine).to_contain_text("Through the Giga initiative and community networks.")
+    expect(participant.locator("#announcer")).to_contain_text("Question answered")
+
+    evil = '<img src=x onerror="window.__pwned = 1">'
+    participant.get_by_label("Message").fill(evil)
+    participant.get_by_role("button", name="Send").click()
+    line = moderator.locator("#chat-list li", has_text="onerror")
+    expect(line).to_contain_text(evil)
+    assert moderator.locator("#chat-list img").count() == 0
+    for page in (moderator, participant, bystander):
+        assert page.evaluate("window.__pwned") is None
+    ARTIFACTS.mkdir(exist_ok=True)
+    moderator.screenshot(path=str(ARTIFACTS / "room-moderator.png"), full_page=True)
+    participant.screenshot(path=str(ARTIFACTS / "room-participant.png"), full_page=True)
+    assert errors == []
+
+
+def test_moderator_controls_are_not_offered_to_participants(browser: Browser, demo_server: DemoServer) -> None:
+    """A participant's room page has no moderator panel (and the server refuses such actions anyway)."""
+    errors: list[str] = []
+    page = open_page(browser, demo_server, errors)
+    sign_in(page, "olena@demo.forumlive.org", demo_server.accounts["olena@demo.forumlive.org"]["password"])
+    session_id = _live_session_moderated_by(demo_server, "Lucas Moreau")
+    page.goto(f"/sessions/{session_id}/room")
+    expect(page.locator("#room-state")).to_have_text("Live")
+    assert page.locator("#moderator-panel").count() == 0
+    assert page.get_by_role("button", name="Remove").count() == 0
+    page.get_by_role("button", name="Raise hand").click()
+    expect(page.get_by_role("button", name="Lower hand")).to_be_visible()
+    expect(page.locator("#hand-list")).to_contain_text("Olena Kovalenko")
+    assert errors == []

@@ -1,0 +1,397 @@
+// The live room page: one WebSocket, a snapshot kept current by events, and panels drawn from it.
+// Events are applied as realtime/client.py applies them (the reference model the tests check).
+// Untrusted text is only ever set with textContent.
+
+const root = document.getElementById("room");
+const sessionId = Number(root.dataset.sessionId);
+const me = Number(root.dataset.personId);
+const isStaff = ["organizer", "moderator"].includes(root.dataset.role);
+const CHAT_KEPT = 200;
+const MODERATION_KEPT = 200;
+// Close codes after which reconnecting cannot help.
+const FINAL_CLOSES = new Map([
+  [1008, "This page's origin is not allowed."],
+  [4401, "Please sign in again."],
+  [4403, "You cannot enter this room."],
+  [4404, "This session does not exist."],
+  [4429, "Too many open tabs for this room; close one and reload."],
+]);
+
+const state = { epoch: null, seq: 0, view: null, you: null, socket: null, refs: 0, retry: 0, sort: "votes" };
+const $ = (id) => document.getElementById(id);
+
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (key === "text") node.textContent = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else if (value === true) node.setAttribute(key, "");
+    else if (value !== false && value != null) node.setAttribute(key, value);
+  }
+  for (const child of children) if (child) node.append(child);
+  return node;
+}
+
+function send(message) {
+  if (!state.socket || state.socket.readyState !== WebSocket.OPEN) {
+    showError("Not connected; your action was not sent.");
+    return;
+  }
+  state.refs += 1;
+  state.socket.send(JSON.stringify({ ...message, ref: `r${state.refs}` }));
+}
+
+function showError(text) {
+  const box = $("room-error");
+  box.textContent = text;
+  box.hidden = false;
+  clearTimeout(showError.timer);
+  showError.timer = setTimeout(() => { box.hidden = true; }, 6000);
+}
+
+function announce(text) {
+  $("announcer").textContent = text;
+}
+
+// Connection ---------------------------------------------------------------------------------------
+
+function connect() {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const socket = new WebSocket(`${scheme}://${location.host}/ws/sessions/${sessionId}`);
+  state.socket = socket;
+  socket.addEventListener("open", () => {
+    const start = state.epoch ? { type: "resume", v: 1, epoch: state.epoch, last_seq: state.seq } : { type: "hello", v: 1 };
+    socket.send(JSON.stringify(start));
+  });
+  socket.addEventListener("message", (event) => receive(JSON.parse(event.data)));
+  socket.addEventListener("close", (event) => {
+    clearInterval(state.pinger);
+    if (state.socket !== socket) return;
+    const final = FINAL_CLOSES.get(event.code);
+    if (final) {
+      setConnection(`Disconnected: ${final}${event.reason ? ` (${event.reason})` : ""}`);
+      return;
+    }
+    const delay = Math.min(10000, 500 * 2 ** state.retry) * (0.5 + Math.random() / 2);
+    state.retry += 1;
+    setConnection("Reconnecting…");
+    setTimeout(connect, delay);
+  });
+}
+
+function setConnection(text) {
+  const box = $("connection");
+  box.textContent = text || "";
+  box.hidden = !text;
+  root.classList.toggle("offline", Boolean(text));
+}
+
+function receive(message) {
+  switch (message.type) {
+    case "welcome":
+      state.epoch = message.epoch;
+      state.seq = message.seq;
+      state.view = message.snapshot;
+      state.you = message.you;
+      ready();
+      renderAll();
+      break;
+    case "resumed":
+      state.epoch = message.epoch;
+      ready();
+      break;
+    case "event":
+      if (message.epoch !== state.epoch || message.seq <= state.seq) return; // duplicate or stale
+      if (message.seq !== state.seq + 1) { state.socket.close(); return; } // a gap: resume
+      state.seq = message.seq;
+      if (message.kind !== "skip") {
+        applyEvent(state.view, message.kind, message.data);
+        announceEvent(message.kind, message.data);
+        renderAll();
+      }
+      break;
+    case "error":
+      showError(message.message);
+      break;
+    default:
+      break;
+  }
+}
+
+function ready() {
+  state.retry = 0;
+  setConnection("");
+  clearInterval(state.pinger);
+  // Heartbeat: the server closes connections silent for 60 s.
+  state.pinger = setInterval(() => {
+    if (state.socket.readyState === WebSocket.OPEN) state.socket.send('{"type":"ping"}');
+  }, 20000);
+}
+
+// Applying events (mirrors realtime/client.py) -----------------------------------------------------
+
+function upsert(items, item) {
+  const index = items.findIndex((x) => x.id === item.id);
+  if (index >= 0) items[index] = item; else items.push(item);
+  items.sort((a, b) => a.id - b.id);
+}
+
+function applyEvent(view, kind, data) {
+  switch (kind) {
+    case "presence.joined":
+      if (!view.roster.some((p) => p.id === data.person.id)) view.roster.push(data.person);
+      break;
+    case "presence.left": view.roster = view.roster.filter((p) => p.id !== data.person_id); break;
+    case "room.state": view.state = data.state; break;
+    case "room.locked": view.locked = data.locked; break;
+    case "hand.raised": view.hands.push({ person_id: data.person_id, at: data.at }); break;
+    case "hand.lowered": view.hands = view.hands.filter((h) => h.person_id !== data.person_id); break;
+    case "stage.joined": if (!view.stage.includes(data.person_id)) view.stage.push(data.person_id); break;
+    case "stage.left": view.stage = view.stage.filter((id) => id !== data.person_id); break;
+    case "chat.posted": view.chat = view.chat.concat([data]).slice(-CHAT_KEPT); break;
+    case "chat.deleted": view.chat = view.chat.filter((m) => m.id !== data.id); break;
+    case "chat.muted": {
+      const muted = new Set(view.muted);
+      if (data.muted) muted.add(data.person_id); else muted.delete(data.person_id);
+      view.muted = [...muted].sort((a, b) => a - b);
+      break;
+    }
+    case "chat.slow_mode": view.slow_mode_s = data.interval_s; break;
+    case "qa.settings": view.pre_approval = data.pre_approval; break;
+    case "question.asked":
+    case "question.changed":
+      if (!("text" in data.question)) view.questions = view.questions.filter((q) => q.id !== data.question.id);
+      else upsert(view.questions, data.question);
+      break;
+    case "question.voted": {
+      for (const q of view.questions) if (q.id === data.id) q.votes = data.votes;
+      if (data.voter_id === me) {
+        const mine = new Set(view.my_votes);
+        if (data.voted) mine.add(data.id); else mine.delete(data.id);
+        view.my_votes = [...mine].sort((a, b) => a - b);
+      }
+      break;
+    }
+    case "poll.changed": upsert(view.polls, data.poll); break;
+    case "poll.voted":
+      for (const p of view.polls) if (p.id === data.id) { p.counts = data.counts; p.voters = data.voters; }
+      if (data.voter_id === me) view.my_poll_votes[String(data.id)] = data.choice;
+      break;
+    case "moderation.logged": view.moderation = view.moderation.concat([data]).slice(-MODERATION_KEPT); break;
+    default: break;
+  }
+}
+
+function announceEvent(kind, data) {
+  if (kind === "question.asked" && data.question.text) announce(`New question: ${data.question.text}`);
+  if (kind === "question.changed" && data.question.status === "answered") announce(`Question answered: ${data.question.text}`);
+  if (kind === "question.changed" && data.was === "pending" && data.question.status === "approved") {
+    announce(`Question approved: ${data.question.text}`);
+  }
+}
+
+// Drawing ------------------------------------------------------------------------------------------
+
+// The lifecycle a moderator can move the room through (realtime/room.py TRANSITIONS).
+const NEXT_STATES = { closed: ["open", "live", "ended"], open: ["live", "ended"], live: ["ended"], ended: [] };
+const STATE_LABELS = { closed: "Doors closed", open: "Doors open", live: "Live", ended: "Ended" };
+
+function nameOf(id) {
+  const person = state.view.roster.find((p) => p.id === id);
+  return person ? person.name : `Person ${id}`;
+}
+
+function renderAll() {
+  const view = state.view;
+  if (!view) return;
+  const badge = $("room-state");
+  badge.textContent = STATE_LABELS[view.state] || view.state;
+  badge.className = `badge ${view.state === "live" ? "live" : ""}`;
+  $("live-count").textContent = String(view.roster.length);
+  renderStage(view);
+  renderChat(view);
+  renderQuestions(view);
+  renderPolls(view);
+  renderRoster(view);
+  if (isStaff) {
+    renderModeration(view);
+    for (const button of document.querySelectorAll("#moderator-panel [data-state]")) {
+      button.disabled = !(NEXT_STATES[view.state] || []).includes(button.dataset.state);
+    }
+  }
+}
+
+function renderStage(view) {
+  $("stage-list").replaceChildren(...view.stage.map((id) => el("li", {}, el("span", { text: nameOf(id) }),
+    isStaff && id !== me ? el("button", { type: "button", class: "link-button", text: "Send back",
+      onclick: () => send({ type: "stage.remove", person_id: id }) }) : null)));
+  $("hand-list").replaceChildren(...view.hands.map((h) => el("li", {}, el("span", { text: nameOf(h.person_id) }),
+    isStaff ? el("button", { type: "button", class: "link-button", text: "Invite to stage",
+      onclick: () => send({ type: "stage.invite", person_id: h.person_id }) }) : null,
+    isStaff ? el("button", { type: "button", class: "link-button", text: "Lower",
+      onclick: () => send({ type: "hand.lower", person_id: h.person_id }) }) : null)));
+  const raised = view.hands.some((h) => h.person_id === me);
+  const onStage = view.stage.includes(me);
+  const hand = $("hand-button");
+  hand.textContent = raised ? "Lower hand" : "Raise hand";
+  hand.setAttribute("aria-pressed", String(raised));
+  hand.disabled = onStage || view.state === "ended";
+  const stageButton = $("stage-button");
+  if (stageButton) stageButton.textContent = onStage ? "Leave the stage" : "Join the stage";
+}
+
+function renderChat(view) {
+  const list = $("chat-list");
+  const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+  list.replaceChildren(...view.chat.map((m) => el("li", { "data-id": m.id },
+    el("strong", { text: m.name }), el("span", { class: "chat-text", text: ` ${m.text}` }),
+    isStaff ? el("button", { type: "button", class: "link-button", text: "Delete", "aria-label": `Delete message from ${m.name}`,
+      onclick: () => send({ type: "chat.delete", message_id: m.id }) }) : null,
+    isStaff && m.person_id !== me && !view.muted.includes(m.person_id) ? el("button", { type: "button", class: "link-button",
+      text: "Mute", "aria-label": `Mute ${m.name}`, onclick: () => send({ type: "chat.mute", person_id: m.person_id, muted: true }) }) : null)));
+  if (atBottom) list.scrollTop = list.scrollHeight;
+  const muted = view.muted.includes(me) && !isStaff;
+  $("chat-text").disabled = muted || view.state === "ended";
+  const notes = [];
+  if (muted) notes.push("A moderator has muted you in the chat.");
+  if (view.slow_mode_s) notes.push(`Slow mode: one message every ${view.slow_mode_s} s.`);
+  $("chat-note").textContent = notes.join(" ");
+  if (isStaff) {
+    $("lock-room").checked = view.locked;
+    $("pre-approval").checked = view.pre_approval;
+    $("slow-mode").value = String(view.slow_mode_s);
+  }
+}
+
+function questionItem(q, view) {
+  const voted = view.my_votes.includes(q.id);
+  const canVote = q.status === "approved" || q.status === "answered";
+  const item = el("li", { class: `question status-${q.status}${q.pinned ? " pinned" : ""}`, "data-id": q.id },
+    el("p", { class: "question-text", text: q.text }),
+    el("p", { class: "meta", text: `${q.name}${q.pinned ? " · pinned" : ""}` }));
+  if (q.status === "pending") item.append(el("p", { class: "badge", text: "Waiting for approval" }));
+  if (q.status === "dismissed") item.append(el("p", { class: "badge", text: "Dismissed" }));
+  if (q.status === "answered") {
+    item.append(el("p", { class: "badge answered", text: "Answered" }));
+    if (q.answer) item.append(el("p", { class: "answer", text: q.answer }));
+  }
+  const actions = el("div", { class: "row" });
+  if (canVote) {
+    actions.append(el("button", { type: "button", class: "secondary vote", "aria-pressed": String(voted),
+      "aria-label": `${voted ? "Remove your vote" : "Vote"} (${q.votes} votes)`, text: `▲ ${q.votes}`,
+      onclick: () => send({ type: voted ? "question.unvote" : "question.vote", question_id: q.id }) }));
+  }
+  if (isStaff) {
+    const moderate = (action, extra = {}) => () => send({ type: "question.moderate", question_id: q.id, action, ...extra });
+    if (q.status === "pending") actions.append(el("button", { type: "button", text: "Approve", onclick: moderate("approve") }));
+    if (canVote) actions.append(el("button", { type: "button", class: "secondary", text: q.pinned ? "Unpin" : "Pin", onclick: moderate(q.pinned ? "unpin" : "pin") }));
+    if (q.status !== "dismissed") actions.append(el("button", { type: "button", class: "secondary", text: "Dismiss", onclick: moderate("dismiss") }));
+    if (q.status !== "dismissed" && q.status !== "answered") {
+      const input = el("input", { "aria-label": "Written answer (optional)", placeholder: "Written answer (optional)", maxlength: "4000" });
+      actions.append(input, el("button", { type: "button", text: "Mark answered",
+        onclick: () => send({ type: "question.moderate", question_id: q.id, action: "answer", answer: input.value || null }) }));
+    }
+  }
+  item.append(actions);
+  return item;
+}
+
+function renderQuestions(view) {
+  const questions = [...view.questions];
+  questions.sort((a, b) => (b.pinned - a.pinned) || (state.sort === "votes" ? b.votes - a.votes || a.id - b.id : b.id - a.id));
+  $("question-list").replaceChildren(...questions.map((q) => questionItem(q, view)));
+  $("ask-text").disabled = view.state === "ended";
+}
+
+function renderPolls(view) {
+  const mine = view.my_poll_votes;
+  $("poll-list").replaceChildren(...view.polls.map((poll) => {
+    const box = el("fieldset", { class: `poll state-${poll.state}` }, el("legend", { text: poll.question }));
+    const voted = mine[String(poll.id)];
+    const total = poll.counts ? poll.counts.reduce((a, b) => a + b, 0) : 0;
+    poll.options.forEach((option, index) => {
+      const id = `poll-${poll.id}-${index}`;
+      const row = el("div", { class: "check" });
+      if (poll.state === "open" && !voted) {
+        row.append(el("input", { type: poll.multiple ? "checkbox" : "radio", name: `poll-${poll.id}`, id, value: String(index) }));
+      }
+      const count = poll.counts ? ` — ${poll.counts[index]} (${total ? Math.round((100 * poll.counts[index]) / total) : 0}%)` : "";
+      row.append(el("label", { for: id, text: `${option}${count}${voted && voted.includes(index) ? " ✓ your vote" : ""}` }));
+      box.append(row);
+    });
+    box.append(el("p", { class: "hint", text: `${poll.voters} voted · ${poll.state}${poll.counts ? "" : " · results shown when the poll closes"}` }));
+    if (poll.state === "open" && !voted) {
+      box.append(el("button", { type: "button", text: "Vote", onclick: () => {
+        const chosen = [...box.querySelectorAll("input:checked")].map((input) => Number(input.value));
+        if (chosen.length) send({ type: "poll.vote", poll_id: poll.id, option_ids: chosen });
+      } }));
+    }
+    if (isStaff && poll.state === "draft") box.append(el("button", { type: "button", class: "secondary", text: "Open poll", onclick: () => send({ type: "poll.open", poll_id: poll.id }) }));
+    if (isStaff && poll.state === "open") box.append(el("button", { type: "button", class: "secondary", text: "Close poll", onclick: () => send({ type: "poll.close", poll_id: poll.id }) }));
+    return box;
+  }));
+}
+
+function renderRoster(view) {
+  $("roster-list").replaceChildren(...view.roster.map((p) => el("li", {},
+    el("span", { text: p.name }), el("span", { class: "role", text: ` ${p.role}` }),
+    isStaff && p.id !== me && !view.stage.includes(p.id) ? el("button", { type: "button", class: "link-button", text: "Invite to stage",
+      onclick: () => send({ type: "stage.invite", person_id: p.id }) }) : null,
+    isStaff && p.id !== me && !["organizer", "moderator"].includes(p.role) ? el("button", { type: "button", class: "link-button danger",
+      text: "Remove", onclick: () => {
+        if (confirm(`Remove ${p.name} from this session? They cannot come back.`)) send({ type: "participant.remove", person_id: p.id });
+      } }) : null)));
+}
+
+function renderModeration(view) {
+  $("moderation-list").replaceChildren(...[...view.moderation].reverse().map((entry) => el("li", {
+    text: `${new Date(entry.at * 1000).toLocaleTimeString()} · ${entry.actor} · ${entry.action}${entry.target_person_id ? ` · ${nameOf(entry.target_person_id)}` : ""}`,
+  })));
+}
+
+// Controls -----------------------------------------------------------------------------------------
+
+$("chat-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const input = $("chat-text");
+  if (input.value.trim()) send({ type: "chat.send", text: input.value });
+  input.value = "";
+});
+$("ask-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const text = $("ask-text");
+  if (text.value.trim()) send({ type: "question.ask", text: text.value, anonymous: $("ask-anonymous").checked });
+  text.value = "";
+});
+$("hand-button").addEventListener("click", () => {
+  const raised = state.view.hands.some((h) => h.person_id === me);
+  send(raised ? { type: "hand.lower" } : { type: "hand.raise" });
+});
+$("stage-button")?.addEventListener("click", () => {
+  send(state.view.stage.includes(me) ? { type: "stage.leave" } : { type: "stage.join" });
+});
+for (const [id, sort] of [["sort-votes", "votes"], ["sort-time", "time"]]) {
+  $(id).addEventListener("click", () => {
+    state.sort = sort;
+    $("sort-votes").setAttribute("aria-pressed", String(sort === "votes"));
+    $("sort-time").setAttribute("aria-pressed", String(sort === "time"));
+    renderAll();
+  });
+}
+if (isStaff) {
+  for (const button of document.querySelectorAll("#moderator-panel [data-state]")) {
+    button.addEventListener("click", () => send({ type: "room.state", state: button.dataset.state }));
+  }
+  $("lock-room").addEventListener("change", (e) => send({ type: "room.lock", locked: e.target.checked }));
+  $("pre-approval").addEventListener("change", (e) => send({ type: "qa.settings", pre_approval: e.target.checked }));
+  $("slow-mode").addEventListener("change", (e) => send({ type: "chat.slow_mode", interval_s: Number(e.target.value) }));
+  $("poll-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const options = $("poll-options").value.split("\n").map((o) => o.trim()).filter(Boolean);
+    send({ type: "poll.create", question: $("poll-question").value, options, multiple: $("poll-multiple").checked,
+      results: $("poll-hidden").checked ? "on_close" : "live" });
+    event.target.reset();
+  });
+}
+
+connect();
