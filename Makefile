@@ -29,7 +29,7 @@ lint: install
 	$(VENV)/bin/ruff check server realtime captioning web tests
 
 bench: install
-	@echo "no benchmarks yet"
+	$(PY) bench/fanout/run.py
 
 clean:
 	rm -rf $(VENV) tests/artifacts

@@ -24,6 +24,9 @@ RATES: dict[str, Rate] = {
     "other": Rate(burst=20, per_s=0.2),
 }
 
+# Moderators post announcements and run the room: a higher chat rate (slow mode exempts them too).
+STAFF_RATES: dict[str, Rate] = {**RATES, "chat": Rate(burst=20, per_s=0.1)}
+
 BUCKET_OF: dict[str, str] = {
     "chat.send": "chat",
     "question.ask": "question",
@@ -54,8 +57,9 @@ class TokenBucket:
 class ConnectionLimits:
     """The buckets of one connection, one per kind of action."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._buckets = {name: TokenBucket(rate, clock) for name, rate in RATES.items()}
+    def __init__(self, staff: bool = False, clock: Callable[[], float] = time.monotonic) -> None:
+        rates = STAFF_RATES if staff else RATES
+        self._buckets = {name: TokenBucket(rate, clock) for name, rate in rates.items()}
 
     def take(self, message_type: str) -> float:
         return self._buckets[BUCKET_OF.get(message_type, "other")].take()

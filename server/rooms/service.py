@@ -52,7 +52,10 @@ class Connection:
     actor: Actor
     outbox: Outbox
     visit_id: int
-    limits: ConnectionLimits = field(default_factory=ConnectionLimits)
+    limits: ConnectionLimits = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.limits = ConnectionLimits(staff=self.actor.is_staff)
 
 
 @dataclass(eq=False)

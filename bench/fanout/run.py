@@ -1,0 +1,248 @@
+"""bench/fanout: caption-sized events from one publisher to N viewers through one server process,
+against a bare ``websockets`` broadcast server measured in the same run.
+
+    python bench/fanout/run.py [--viewers 1000,5000] [--duration 30] [--rate 5]
+
+Writes bench/results/fanout.json; its ``summary`` holds the figures at the largest N.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from base64 import b64encode
+from datetime import date, timedelta
+from pathlib import Path
+
+import httpx2
+import itsdangerous
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from bench.common import rss_bytes, table, write_results  # noqa: E402
+from server.settings import load_settings  # noqa: E402
+from server.storage import migrate  # noqa: E402
+from server.storage.db import Database  # noqa: E402
+from server.storage.models import Forum, Person, Session  # noqa: E402
+from server.storage.types import utcnow  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def seed(data_dir: Path, viewers: int) -> tuple[int, list[str], str]:
+    """A live session, an organizer (the publisher) and N viewer accounts; returns signed cookies."""
+    settings = load_settings(environ={}, env_file=None, data_dir=data_dir)
+    database = Database(settings.effective_database_url)
+    migrate.upgrade(database.engine)
+
+    def work(db):  # noqa: ANN001, ANN202
+        forum = Forum(slug="bench", name="Bench", start_date=date.today(), end_date=date.today())
+        db.add(forum)
+        db.flush()
+        now = utcnow()
+        session = Session(
+            forum_id=forum.id,
+            code="B1",
+            title="Fan-out",
+            type="high_level_policy_session",
+            starts_at=now,
+            ends_at=now + timedelta(hours=2),
+            status="live",
+        )
+        organizer = Person(email="publisher@bench.invalid", password_hash="-", name="Publisher", is_organizer=True)
+        db.add_all([session, organizer])
+        db.flush()
+        people = [Person(email=f"v{i}@bench.invalid", password_hash="-", name=f"Viewer {i}") for i in range(viewers)]
+        db.add_all(people)
+        db.flush()
+        return session.id, organizer.id, [p.id for p in people]
+
+    session_id, organizer_id, viewer_ids = database.run_write(work)
+    database.dispose()
+    signer = itsdangerous.TimestampSigner(settings.secret_key)
+
+    def cookie(person_id: int) -> str:
+        return signer.sign(b64encode(json.dumps({"person_id": person_id}).encode())).decode()
+
+    return session_id, [cookie(i) for i in viewer_ids], cookie(organizer_id)
+
+
+def run_load(args: list[str]) -> dict:
+    out = subprocess.run([sys.executable, str(HERE / "load.py"), *args], capture_output=True, text=True, timeout=900)
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr[-2000:])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def wait_up(url: str, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("server exited")
+        try:
+            httpx2.get(url, timeout=1)
+            return
+        except httpx2.TransportError:
+            time.sleep(0.2)
+    raise TimeoutError(url)
+
+
+def measure_room(viewers: int, duration: float, rate: float) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp) / "data"
+        session_id, cookies, publisher = seed(data_dir, viewers)
+        cookie_file = Path(tmp) / "cookies.txt"
+        cookie_file.write_text("\n".join(cookies))
+        port = free_port()
+        server = subprocess.Popen(
+            [str(Path(sys.executable).parent / "forumlive"), "serve", "--port", str(port), "--data-dir", str(data_dir)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_up(f"http://127.0.0.1:{port}/healthz", server)
+            idle = rss_bytes(server.pid)
+            sampler = RssSampler(server.pid)
+            result = run_load(
+                [
+                    "--url",
+                    f"ws://127.0.0.1:{port}/ws/sessions/{session_id}",
+                    "--origin",
+                    f"http://127.0.0.1:{port}",
+                    "--mode",
+                    "room",
+                    "--cookies",
+                    str(cookie_file),
+                    "--publisher-cookie",
+                    publisher,
+                    "--viewers",
+                    str(viewers),
+                    "--duration",
+                    str(duration),
+                    "--rate",
+                    str(rate),
+                ]
+            )
+            result["bytes_per_connection"] = int((sampler.peak() - idle) / viewers)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    return result
+
+
+def measure_bare(viewers: int, duration: float, rate: float) -> dict:
+    port = free_port()
+    server = subprocess.Popen([sys.executable, str(HERE / "bare_server.py"), str(port)])
+    try:
+        time.sleep(1.0)
+        idle = rss_bytes(server.pid)
+        sampler = RssSampler(server.pid)
+        result = run_load(
+            [
+                "--url",
+                f"ws://127.0.0.1:{port}/",
+                "--origin",
+                f"http://127.0.0.1:{port}",
+                "--mode",
+                "bare",
+                "--viewers",
+                str(viewers),
+                "--duration",
+                str(duration),
+                "--rate",
+                str(rate),
+            ]
+        )
+        result["bytes_per_connection"] = int((sampler.peak() - idle) / viewers)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return result
+
+
+class RssSampler:
+    """Samples a process's resident memory in a thread; ``peak()`` stops and returns the highest."""
+
+    def __init__(self, pid: int) -> None:
+        import threading
+
+        self.pid, self.samples, self._stop = pid, [rss_bytes(pid)], threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            try:
+                self.samples.append(rss_bytes(self.pid))
+            except OSError:
+                return
+
+    def peak(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return max(self.samples)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--viewers", default="1000,5000")
+    parser.add_argument("--duration", type=float, default=30.0)
+    parser.add_argument("--rate", type=float, default=5.0)
+    args = parser.parse_args()
+    rows = []
+    for n in [int(v) for v in args.viewers.split(",")]:
+        for name, measure in (("bare websockets", measure_bare), ("forumlive room", measure_room)):
+            print(f"measuring {name} with {n} viewers ...", flush=True)
+            result = measure(n, args.duration, args.rate)
+            rows.append({"server": name, **result})
+    for row in rows:
+        bare = next(r for r in rows if r["server"] == "bare websockets" and r["viewers"] == row["viewers"])
+        row["ratio_vs_bare"] = (
+            round(row["delivered_per_s"] / bare["delivered_per_s"], 3) if bare["delivered_per_s"] else None
+        )
+    columns = [
+        "server",
+        "viewers",
+        "sent",
+        "lost",
+        "p50_ms",
+        "p99_ms",
+        "max_ms",
+        "delivered_per_s",
+        "ratio_vs_bare",
+        "bytes_per_connection",
+        "connect_s",
+    ]
+    print(table(rows, columns))
+    top = max(r["viewers"] for r in rows)
+    ours = next(r for r in rows if r["server"] == "forumlive room" and r["viewers"] == top)
+    summary = {
+        "viewers": top,
+        "p50_ms": ours["p50_ms"],
+        "p99_ms": ours["p99_ms"],
+        "max_ms": ours["max_ms"],
+        "lost": ours["lost"],
+        "ratio_vs_bare": ours["ratio_vs_bare"],
+        "bytes_per_connection": ours["bytes_per_connection"],
+        "rate_per_s": args.rate,
+        "duration_s": args.duration,
+    }
+    path = write_results("fanout", summary, rows)
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
