@@ -19,14 +19,14 @@ demo: install
 
 # Install what the tests need (Debian's chromium when run as root) and run the whole suite.
 test: install system-deps
-	$(VENV)/bin/ruff check server realtime captioning web tests
+	$(VENV)/bin/ruff check server realtime captioning web tests bench
 	$(PY) -m pytest -q
 
 system-deps:
 	scripts/system-deps.sh
 
 lint: install
-	$(VENV)/bin/ruff check server realtime captioning web tests
+	$(VENV)/bin/ruff check server realtime captioning web tests bench
 
 bench: install
 	$(PY) bench/fanout/run.py

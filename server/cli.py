@@ -27,11 +27,20 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _serve(settings: Settings) -> None:
     import uvicorn
 
+    from realtime.protocol import MAX_FRAME_BYTES
     from server.app import create_app
 
     app = create_app(settings)
-    # One process; WebSocket compression stays off (frames are small and deflate costs memory per socket).
-    uvicorn.run(app, host=settings.host, port=settings.port, ws_per_message_deflate=False, log_level="info")
+    # WebSocket compression stays off (frames are small and deflate costs memory per socket). Frames a
+    # little over the protocol's limit still reach the room, which closes with 1009 and says why.
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        ws_per_message_deflate=False,
+        ws_max_size=2 * MAX_FRAME_BYTES,
+        log_level="info",
+    )
 
 
 def _migrate(settings: Settings) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -188,3 +190,54 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer
         process.terminate()
         process.wait(timeout=10)
         log.close()
+
+
+@dataclass
+class ServerProcess:
+    """A seeded demo data dir served by ``forumlive serve`` as a real process that tests may kill."""
+
+    url: str
+    data_dir: Path
+    port: int
+    process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [forumlive_command(), "serve", "--port", str(self.port), "--data-dir", str(self.data_dir)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for_http(f"{self.url}/healthz", self.process)
+
+    def kill(self) -> None:
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+    def sql(self, query: str) -> list[tuple]:
+        with sqlite3.connect(self.data_dir / "forumlive.db") as db:
+            return db.execute(query).fetchall()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ServerProcess]:
+    data_dir = tmp_path / "data"
+    seeded = subprocess.run(
+        [forumlive_command(), "demo", "--no-serve", "--data-dir", str(data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert seeded.returncode == 0, seeded.stderr
+    from tests.services import free_port
+
+    port = free_port()
+    running = ServerProcess(f"http://127.0.0.1:{port}", data_dir, port)
+    running.start()
+    yield running
+    running.stop()

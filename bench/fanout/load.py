@@ -23,6 +23,7 @@ class Stats:
     def __init__(self) -> None:
         self.latencies: list[float] = []
         self.received = 0
+        self.failed: list[str] = []
 
 
 def _mark(frame: str) -> float | None:
@@ -86,6 +87,8 @@ async def publish(url: str, headers: dict[str, str], origin: str, mode: str, rat
             await ws.recv()
         else:
             await ws.send("pub")
+        # A real client reads what it is sent; one that does not stops answering the server's pings.
+        reader = asyncio.create_task(_drain(ws))
         start = time.monotonic()
         while (elapsed := time.monotonic() - start) < duration:
             text = f"{MARK}{time.time():.6f}{TEXT}"
@@ -95,7 +98,13 @@ async def publish(url: str, headers: dict[str, str], origin: str, mode: str, rat
                 await ws.send(json.dumps({"type": "event", "kind": "chat.posted", "data": {"text": text}}))
             sent += 1
             await asyncio.sleep(max(0.0, sent / rate - elapsed))
+        reader.cancel()
     return sent
+
+
+async def _drain(ws: ClientConnection) -> None:
+    async for _ in ws:
+        pass
 
 
 async def main() -> None:

@@ -5,14 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import sqlite3
-import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -20,55 +14,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
-from tests.conftest import forumlive_command, wait_for_http
-from tests.services import free_port
-
-
-@dataclass
-class Server:
-    url: str
-    data_dir: Path
-    port: int
-    process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [forumlive_command(), "serve", "--port", str(self.port), "--data-dir", str(self.data_dir)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_for_http(f"{self.url}/healthz", self.process)
-
-    def kill(self) -> None:
-        assert self.process is not None
-        os.kill(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-
-    def sql(self, query: str) -> list[tuple]:
-        with sqlite3.connect(self.data_dir / "forumlive.db") as db:
-            return db.execute(query).fetchall()
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    data_dir = tmp_path / "data"
-    seeded = subprocess.run(
-        [forumlive_command(), "demo", "--no-serve", "--data-dir", str(data_dir)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert seeded.returncode == 0, seeded.stderr
-    port = free_port()
-    running = Server(f"http://127.0.0.1:{port}", data_dir, port)
-    running.start()
-    yield running
-    running.stop()
+from tests.conftest import ServerProcess as Server
 
 
 def sign_in_cookie(server: Server, email: str) -> str:
