@@ -52,24 +52,25 @@ def _upsert(items: list[dict[str, Any]], item: dict[str, Any]) -> None:
 
 def apply_event(view: dict[str, Any], kind: str, data: dict[str, Any], me: int) -> None:
     """Change a snapshot ``view`` as the event ``kind`` with (already filtered) ``data`` says."""
-    if kind == "presence.joined":
-        if all(p["id"] != data["person"]["id"] for p in view["roster"]):
-            view["roster"].append(data["person"])
-    elif kind == "presence.left":
-        view["roster"] = [p for p in view["roster"] if p["id"] != data["person_id"]]
+    if kind == "presence.changed":
+        gone = {p["id"] for p in data["left"]}
+        view["roster"] = [p for p in view["roster"] if p["id"] not in gone]
+        present = {p["id"] for p in view["roster"]}
+        view["roster"].extend(p for p in data["joined"] if p["id"] not in present)
+        view["count"] = data["count"]
     elif kind == "room.state":
         view["state"] = data["state"]
     elif kind == "room.locked":
         view["locked"] = data["locked"]
     elif kind == "hand.raised":
-        view["hands"].append({"person_id": data["person_id"], "at": data["at"]})
+        view["hands"].append({"person_id": data["person_id"], "name": data["name"], "at": data["at"]})
     elif kind == "hand.lowered":
         view["hands"] = [h for h in view["hands"] if h["person_id"] != data["person_id"]]
     elif kind == "stage.joined":
-        if data["person_id"] not in view["stage"]:
-            view["stage"].append(data["person_id"])
+        if all(p["id"] != data["person_id"] for p in view["stage"]):
+            view["stage"].append({"id": data["person_id"], "name": data["name"]})
     elif kind == "stage.left":
-        view["stage"] = [pid for pid in view["stage"] if pid != data["person_id"]]
+        view["stage"] = [p for p in view["stage"] if p["id"] != data["person_id"]]
     elif kind == "chat.posted":
         view["chat"] = (view["chat"] + [data])[-CHAT_KEPT:]
     elif kind == "chat.deleted":
@@ -107,6 +108,6 @@ def apply_event(view: dict[str, Any], kind: str, data: dict[str, Any], me: int) 
     elif kind == "moderation.logged":
         view["moderation"] = (view["moderation"] + [data])[-MODERATION_KEPT:]
     elif kind == "participant.removed":
-        pass  # the removed person's connections close; presence.left follows
+        pass  # the removed person's connections close; presence.changed follows
     else:
         raise ValueError(f"unknown event kind {kind!r}")

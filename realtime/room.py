@@ -183,7 +183,9 @@ class Room:
         self.stage: list[int] = list(settings.stage)
         self.muted: set[int] = set(settings.muted)
         self.removed: set[int] = set(settings.removed)
-        self.members: dict[int, Member] = {}
+        self.members: dict[int, Member] = {}  # who is connected now
+        self.roster: dict[int, dict[str, Any]] = {}  # presence as announced (see flush_presence)
+        self.names: dict[int, str] = {}
         self.hands: dict[int, float] = {}
         self.chat: deque[ChatMessage] = deque(maxlen=CHAT_KEPT)
         self.last_chat_at: dict[int, float] = {}
@@ -192,6 +194,10 @@ class Room:
         self.moderation: deque[dict[str, Any]] = deque(maxlen=MODERATION_KEPT)
 
     # Loading ----------------------------------------------------------------------------------------
+
+    def load_names(self, names: dict[int, str]) -> None:
+        """Names of people the room refers to while they are away (e.g. on stage before a restart)."""
+        self.names.update(names)
 
     def settings(self) -> RoomSettings:
         return RoomSettings(
@@ -233,18 +239,17 @@ class Room:
         if self.locked and actor.person_id not in self.members:
             raise RoomError("room_locked", "the room is locked; no one new may enter")
 
-    def connect(self, actor: Actor) -> list[Event]:
-        """A connection of ``actor`` arrived; the first one makes them present."""
+    def connect(self, actor: Actor) -> None:
+        """A connection of ``actor`` arrived; the first one makes them present (announced at the next flush)."""
+        self.names[actor.person_id] = actor.name
         member = self.members.get(actor.person_id)
         if member is not None:
             member.connections += 1
-            return []
+            return
         self.members[actor.person_id] = Member(actor.person_id, actor.name, actor.role, 1)
-        person = {"id": actor.person_id, "name": actor.name, "role": actor.role.value}
-        return self.apply([Event("presence.joined", {"person": person}, durable=False)])
 
     def disconnect(self, person_id: int) -> list[Event]:
-        """A connection went away; the last one makes the person absent (and lowers their hand)."""
+        """A connection went away; the last one makes the person absent and lowers their hand at once."""
         member = self.members.get(person_id)
         if member is None:
             return []
@@ -252,10 +257,29 @@ class Room:
         if member.connections > 0:
             return []
         del self.members[person_id]
-        events = [Event("presence.left", {"person_id": person_id}, durable=False)]
         if person_id in self.hands:
-            events.append(Event("hand.lowered", {"person_id": person_id}, durable=False))
-        return self.apply(events)
+            return self.apply([Event("hand.lowered", {"person_id": person_id}, durable=False)])
+        return []
+
+    def presence_pending(self) -> bool:
+        return self.roster.keys() != self.members.keys()
+
+    def flush_presence(self) -> list[Event]:
+        """Announce everyone who came or went since the last flush, in one event.
+
+        Presence is batched so that an audience of thousands arriving together costs one event per
+        flush for each viewer, not one per arrival (which grows with the square of the audience).
+        """
+        if not self.presence_pending():
+            return []
+        joined = [
+            {"id": m.person_id, "name": m.name, "role": m.role.value}
+            for pid, m in self.members.items()
+            if pid not in self.roster
+        ]
+        left = [person for pid, person in self.roster.items() if pid not in self.members]
+        data = {"joined": joined, "left": left, "count": len(self.members)}
+        return self.apply([Event("presence.changed", data, durable=False)])
 
     # Commands ---------------------------------------------------------------------------------------
 
@@ -323,7 +347,7 @@ class Room:
             raise RoomError("invalid", "you are already on stage")
         if actor.person_id in self.hands:
             return []
-        return [Event("hand.raised", {"person_id": actor.person_id, "at": now}, durable=False)]
+        return [Event("hand.raised", {"person_id": actor.person_id, "name": actor.name, "at": now}, durable=False)]
 
     def _on_hand_lower(self, actor: Actor, command: p.LowerHand, now: float) -> list[Event]:
         target = command.person_id or actor.person_id
@@ -340,7 +364,7 @@ class Room:
             raise RoomError("not_found", "that person is not in the room")
         if target in self.stage:
             return []
-        events = [Event("stage.joined", {"person_id": target})]
+        events = [Event("stage.joined", {"person_id": target, "name": self.members[target].name})]
         if target in self.hands:
             events.append(Event("hand.lowered", {"person_id": target}, durable=False))
         return [*events, self._moderated(actor, "stage.invite", now, target)]
@@ -359,7 +383,7 @@ class Room:
             raise RoomError("forbidden", "raise your hand and a moderator can invite you on stage")
         if actor.person_id in self.stage:
             return []
-        return [Event("stage.joined", {"person_id": actor.person_id})]
+        return [Event("stage.joined", {"person_id": actor.person_id, "name": actor.name})]
 
     def _on_stage_leave(self, actor: Actor, command: p.LeaveStage, now: float) -> list[Event]:
         if actor.person_id not in self.stage:
@@ -534,10 +558,11 @@ class Room:
             self.log.append(event)
         return events
 
-    def _apply_presence_joined(self, data: dict[str, Any]) -> None:
-        pass  # membership changes in connect()/disconnect(), where connections are counted
-
-    _apply_presence_left = _apply_presence_joined
+    def _apply_presence_changed(self, data: dict[str, Any]) -> None:
+        for person in data["left"]:
+            self.roster.pop(person["id"], None)
+        for person in data["joined"]:
+            self.roster[person["id"]] = person
 
     def _apply_room_state(self, data: dict[str, Any]) -> None:
         self.state = RoomState(data["state"])
@@ -550,11 +575,13 @@ class Room:
 
     def _apply_hand_raised(self, data: dict[str, Any]) -> None:
         self.hands[data["person_id"]] = data["at"]
+        self.names[data["person_id"]] = data["name"]
 
     def _apply_hand_lowered(self, data: dict[str, Any]) -> None:
         self.hands.pop(data["person_id"], None)
 
     def _apply_stage_joined(self, data: dict[str, Any]) -> None:
+        self.names[data["person_id"]] = data["name"]
         if data["person_id"] not in self.stage:
             self.stage.append(data["person_id"])
 

@@ -17,8 +17,6 @@ from realtime.room import PUBLIC_QUESTION, Actor, Poll, PollState, Question, Que
 
 ALWAYS_PUBLIC = frozenset(
     {
-        "presence.joined",
-        "presence.left",
         "room.state",
         "room.locked",
         "participant.removed",
@@ -32,6 +30,11 @@ ALWAYS_PUBLIC = frozenset(
         "qa.settings",
     }
 )
+
+
+# Participants see the staff and speakers by name and everyone else as a count: a plenary's audience
+# of thousands would otherwise cost every newcomer a roster of thousands. Staff see everyone.
+LISTED_ROLES = frozenset({"organizer", "moderator", "speaker"})
 
 
 def viewer_class(event: Event, viewer: Actor) -> str:
@@ -66,6 +69,14 @@ def event_data(event: Event, cls: str, polls: dict[int, Poll]) -> dict[str, Any]
     kind, data = event.kind, event.data
     if kind in ALWAYS_PUBLIC:
         return data
+    if kind == "presence.changed":
+        if cls == "staff":
+            return data
+        return {
+            "joined": [p for p in data["joined"] if p["role"] in LISTED_ROLES],
+            "left": [p for p in data["left"] if p["role"] in LISTED_ROLES],
+            "count": data["count"],
+        }
     if kind in {"chat.muted"}:
         return data if cls in {"staff", "related"} else None
     if kind == "moderation.logged":
@@ -131,9 +142,12 @@ def snapshot(room: Room, viewer: Actor) -> dict[str, Any]:
         "locked": room.locked,
         "pre_approval": room.pre_approval,
         "slow_mode_s": room.slow_mode_s,
-        "roster": [{"id": m.person_id, "name": m.name, "role": m.role.value} for m in room.members.values()],
-        "stage": list(room.stage),
-        "hands": [{"person_id": pid, "at": at} for pid, at in room.hands.items()],
+        "roster": [p for p in room.roster.values() if viewer.is_staff or p["role"] in LISTED_ROLES],
+        "count": len(room.roster),
+        "stage": [{"id": pid, "name": room.names.get(pid, f"Person {pid}")} for pid in room.stage],
+        "hands": [
+            {"person_id": pid, "name": room.names.get(pid, f"Person {pid}"), "at": at} for pid, at in room.hands.items()
+        ],
         "chat": [{"id": m.id, "person_id": m.person_id, "name": m.name, "text": m.text, "at": m.at} for m in room.chat],
         "muted": sorted(room.muted) if viewer.is_staff else ([me] if me in room.muted else []),
         "questions": questions,

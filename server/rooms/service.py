@@ -29,6 +29,8 @@ log = logging.getLogger("forumlive.rooms")
 
 # Connections one person may hold to one room (tabs, devices).
 MAX_CONNECTIONS_PER_PERSON = 5
+# Arrivals and departures are announced together at most this often (see Room.flush_presence).
+PRESENCE_FLUSH_S = 0.5
 
 
 class CloseCode(IntEnum):
@@ -63,6 +65,7 @@ class LiveRoom:
     room: Room
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     connections: set[Connection] = field(default_factory=set)
+    presence_task: asyncio.Task[None] | None = None
 
     def of_person(self, person_id: int) -> list[Connection]:
         return [c for c in self.connections if c.actor.person_id == person_id]
@@ -71,8 +74,9 @@ class LiveRoom:
 class RoomService:
     """Live rooms of this process, loaded from the database on first use."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, presence_flush_s: float = PRESENCE_FLUSH_S) -> None:
         self.database = database
+        self.presence_flush_s = presence_flush_s
         self.rooms: dict[int, LiveRoom] = {}
         self._loading = asyncio.Lock()
         self._heartbeat: asyncio.Task[None] | None = None
@@ -84,6 +88,9 @@ class RoomService:
         self._heartbeat = asyncio.create_task(self._touch_visits())
 
     async def stop(self) -> None:
+        for live in self.rooms.values():
+            if live.presence_task is not None:
+                live.presence_task.cancel()
         if self._heartbeat is not None:
             self._heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -127,12 +134,21 @@ class RoomService:
         connection = Connection(actor, outbox, visit_id)
         async with live.lock:
             live.room.admit(actor)  # the room may have changed while the visit was written
-            events = live.room.connect(actor)
+            live.room.connect(actor)
             live.connections.add(connection)
             outbox.start()
             self._greet(live.room, connection, start)
-            self._broadcast(live, events, skip=connection)
+            self._schedule_presence(live)
         return connection
+
+    def _schedule_presence(self, live: LiveRoom) -> None:
+        if live.presence_task is None or live.presence_task.done():
+            live.presence_task = asyncio.create_task(self._flush_presence(live))
+
+    async def _flush_presence(self, live: LiveRoom) -> None:
+        await asyncio.sleep(self.presence_flush_s)
+        async with live.lock:
+            self._broadcast(live, live.room.flush_presence())
 
     def _greet(self, room: Room, connection: Connection, start: protocol.Hello | protocol.Resume) -> None:
         you = {"id": connection.actor.person_id, "name": connection.actor.name, "role": connection.actor.role.value}
@@ -153,6 +169,7 @@ class RoomService:
             live.connections.discard(connection)
             events = live.room.disconnect(connection.actor.person_id)
             self._broadcast(live, events)
+            self._schedule_presence(live)
             last_one = not live.of_person(connection.actor.person_id)
         if last_one:
             await self.database.write(attendance.close_visit, connection.visit_id, store.to_time(time.time()))

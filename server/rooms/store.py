@@ -44,7 +44,7 @@ from server.storage.models import (
 )
 
 # Presence and hands live only in memory: after a restart people reconnect and raise hands again.
-EPHEMERAL = frozenset({"presence.joined", "presence.left", "hand.raised", "hand.lowered"})
+EPHEMERAL = frozenset({"presence.changed", "hand.raised", "hand.lowered"})
 
 
 def to_time(now: float) -> datetime:
@@ -94,6 +94,9 @@ def load_room(db: DbSession, session_id: int) -> Room:
             list(record.removed),
         )
     room = Room(session_id, settings)
+    if settings.stage:
+        people = db.exec(select(Person).where(col(Person.id).in_(settings.stage))).all()
+        room.load_names({p.id or 0: p.name for p in people})
     chats = db.exec(
         select(ChatMessage)
         .where(ChatMessage.session_id == session_id, col(ChatMessage.deleted_at).is_(None))

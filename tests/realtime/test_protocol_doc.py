@@ -11,6 +11,7 @@ from realtime.views import ALWAYS_PUBLIC
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 EVENT_KINDS = ALWAYS_PUBLIC | {
+    "presence.changed",
     "chat.muted",
     "moderation.logged",
     "question.asked",

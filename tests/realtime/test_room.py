@@ -28,6 +28,7 @@ class Harness:
         self.now = 1000.0
         for actor in (MOD, SPEAKER, ANA, BEN):
             self.room.connect(actor)
+        self.room.flush_presence()
 
     def do(self, actor: Actor, command: p.Command) -> list:
         self.now += 1
@@ -150,11 +151,12 @@ def test_stage_and_hands() -> None:
         h.do(ANA, p.InviteToStage(type="stage.invite", person_id=BEN.person_id))
     h.do(MOD, p.InviteToStage(type="stage.invite", person_id=ANA.person_id))
     h.do(SPEAKER, p.JoinStage(type="stage.join"))
-    assert h.view(BEN)["stage"] == [ANA.person_id, SPEAKER.person_id]
+    assert [p["id"] for p in h.view(BEN)["stage"]] == [ANA.person_id, SPEAKER.person_id]
+    assert h.view(BEN)["stage"][0]["name"] == "Ana"
     assert [x["person_id"] for x in h.view(MOD)["hands"]] == [BEN.person_id]
     h.do(MOD, p.LowerHand(type="hand.lower", person_id=BEN.person_id))
     h.do(MOD, p.RemoveFromStage(type="stage.remove", person_id=ANA.person_id))
-    assert h.view(BEN)["stage"] == [SPEAKER.person_id] and h.view(BEN)["hands"] == []
+    assert h.view(BEN)["stage"] == [{"id": SPEAKER.person_id, "name": "Sam Speaker"}] and h.view(BEN)["hands"] == []
 
 
 def test_lifecycle_lock_and_removal() -> None:
@@ -189,14 +191,28 @@ def test_lifecycle_lock_and_removal() -> None:
     assert h.room.settings().removed == [BEN.person_id]
 
 
-def test_presence_counts_connections() -> None:
-    """A second tab adds no roster entry; the person leaves when their last connection closes."""
+def test_presence_counts_connections_and_is_announced_in_batches() -> None:
+    """A second tab adds nobody; arrivals and departures since the last flush come as one event."""
     h = Harness()
-    assert h.room.connect(ANA) == []
-    assert h.room.disconnect(ANA.person_id) == []
-    left = h.room.disconnect(ANA.person_id)
-    assert [e.kind for e in left] == ["presence.left"]
-    assert ANA.person_id not in {m["id"] for m in h.view(MOD)["roster"]}
+    h.room.connect(ANA)  # a second tab
+    assert h.room.disconnect(ANA.person_id) == [] and not h.room.presence_pending()
+    h.room.disconnect(ANA.person_id)
+    newcomers = [Actor(10 + i, f"Guest {i}", Role.PARTICIPANT) for i in range(3)]
+    for actor in newcomers:
+        h.room.connect(actor)
+    (event,) = h.room.flush_presence()
+    assert event.kind == "presence.changed"
+    assert [p["id"] for p in event.data["joined"]] == [10, 11, 12]
+    assert [p["id"] for p in event.data["left"]] == [ANA.person_id]
+    assert event.data["count"] == 6
+    assert h.room.flush_presence() == []
+    staff_roster = {p["id"] for p in h.view(MOD)["roster"]}
+    public_roster = {p["id"] for p in h.view(BEN)["roster"]}
+    assert {10, 11, 12} <= staff_roster and ANA.person_id not in staff_roster
+    assert public_roster == {MOD.person_id, SPEAKER.person_id}  # participants are counted, not listed
+    assert h.view(BEN)["count"] == 6
+    public = json.loads(render(h.room, event, BEN))["data"]
+    assert public == {"joined": [], "left": [], "count": 6}
 
 
 def test_decide_changes_nothing() -> None:

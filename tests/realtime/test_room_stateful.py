@@ -87,6 +87,7 @@ class RoomWithClients(RuleBasedStateMachine):
         self.old_views: dict[int, dict] = {}  # disconnected: what the client still shows
         for actor in ACTORS:
             self.connect(actor)
+        self.flush_presence()
 
     def _broadcast(self, events: list) -> None:
         for pid in self.clients:
@@ -102,8 +103,7 @@ class RoomWithClients(RuleBasedStateMachine):
         pid = actor.person_id
         if pid in self.clients or pid in self.room.removed:
             return
-        events = self.room.connect(actor)
-        self._broadcast(events)
+        self.room.connect(actor)
         epoch_seq = self.saved.pop(pid, None)
         self.inbox[pid] = []
         missed = self.room.log.since(*epoch_seq) if epoch_seq else None
@@ -151,6 +151,10 @@ class RoomWithClients(RuleBasedStateMachine):
         except RoomError:
             return
         self._broadcast(self.room.apply(self.ids.commit(events)))
+
+    @rule()
+    def flush_presence(self) -> None:
+        self._broadcast(self.room.flush_presence())
 
     @precondition(lambda self: bool(self.clients))
     @rule(data=st.data(), duplicate=st.booleans())

@@ -52,6 +52,13 @@ def test_pre_approved_question_answered_and_chat_rendered_as_text(browser: Brows
     expect(bystander.locator("li.question", has_text=question)).to_be_visible()
     approved = moderator.locator("li.question", has_text=question)
     approved.get_by_label("Written answer (optional)").fill("Through the Giga initiative and community networks.")
+    # Another question arrives while the moderator is typing: the redrawn list keeps the draft.
+    bystander.get_by_label("Your question").fill("And for older persons?")
+    bystander.get_by_role("button", name="Ask").click()
+    expect(moderator.locator("li.question", has_text="And for older persons?")).to_be_visible()
+    expect(approved.get_by_label("Written answer (optional)")).to_have_value(
+        "Through the Giga initiative and community networks."
+    )
     approved.get_by_role("button", name="Mark answered").click()
 
     expect(mine).to_contain_text("Answered")

@@ -18,6 +18,8 @@ const FINAL_CLOSES = new Map([
 ]);
 
 const state = { epoch: null, seq: 0, view: null, you: null, socket: null, refs: 0, retry: 0, sort: "votes" };
+// What people are typing or choosing in panels that are redrawn as events arrive: kept across redraws.
+const drafts = { answers: new Map(), choices: new Map() };
 const $ = (id) => document.getElementById(id);
 
 function el(tag, props = {}, ...children) {
@@ -107,7 +109,7 @@ function receive(message) {
       if (message.kind !== "skip") {
         applyEvent(state.view, message.kind, message.data);
         announceEvent(message.kind, message.data);
-        renderAll();
+        renderFor(message.kind);
       }
       break;
     case "error":
@@ -138,16 +140,21 @@ function upsert(items, item) {
 
 function applyEvent(view, kind, data) {
   switch (kind) {
-    case "presence.joined":
-      if (!view.roster.some((p) => p.id === data.person.id)) view.roster.push(data.person);
+    case "presence.changed": {
+      const gone = new Set(data.left.map((p) => p.id));
+      view.roster = view.roster.filter((p) => !gone.has(p.id));
+      for (const person of data.joined) if (!view.roster.some((p) => p.id === person.id)) view.roster.push(person);
+      view.count = data.count;
       break;
-    case "presence.left": view.roster = view.roster.filter((p) => p.id !== data.person_id); break;
+    }
     case "room.state": view.state = data.state; break;
     case "room.locked": view.locked = data.locked; break;
-    case "hand.raised": view.hands.push({ person_id: data.person_id, at: data.at }); break;
+    case "hand.raised": view.hands.push({ person_id: data.person_id, name: data.name, at: data.at }); break;
     case "hand.lowered": view.hands = view.hands.filter((h) => h.person_id !== data.person_id); break;
-    case "stage.joined": if (!view.stage.includes(data.person_id)) view.stage.push(data.person_id); break;
-    case "stage.left": view.stage = view.stage.filter((id) => id !== data.person_id); break;
+    case "stage.joined":
+      if (!view.stage.some((p) => p.id === data.person_id)) view.stage.push({ id: data.person_id, name: data.name });
+      break;
+    case "stage.left": view.stage = view.stage.filter((p) => p.id !== data.person_id); break;
     case "chat.posted": view.chat = view.chat.concat([data]).slice(-CHAT_KEPT); break;
     case "chat.deleted": view.chat = view.chat.filter((m) => m.id !== data.id); break;
     case "chat.muted": {
@@ -201,37 +208,60 @@ function nameOf(id) {
   return person ? person.name : `Person ${id}`;
 }
 
-function renderAll() {
+// Which panels an event kind changes; everything else stays as it is (and keeps focus).
+const PANELS = {
+  presence: ["header", "stage", "roster"], room: ["header", "stage", "chat", "questions"], participant: ["roster"],
+  hand: ["stage"], stage: ["stage", "roster"], chat: ["chat"], qa: ["chat"], question: ["questions"],
+  poll: ["polls"], moderation: ["moderation"],
+};
+
+function renderFor(kind) {
   const view = state.view;
-  if (!view) return;
+  const redraw = {
+    header: renderHeader, stage: renderStage, roster: renderRoster, chat: renderChat,
+    questions: renderQuestions, polls: renderPolls, moderation: isStaff ? renderModeration : () => {},
+  };
+  const active = document.activeElement;
+  const focusKey = active && active.dataset ? active.dataset.key : null;
+  for (const panel of PANELS[kind.split(".")[0]] || Object.keys(redraw)) redraw[panel](view);
+  if (focusKey) document.querySelector(`[data-key="${focusKey}"]`)?.focus();
+}
+
+function renderHeader(view) {
   const badge = $("room-state");
   badge.textContent = STATE_LABELS[view.state] || view.state;
   badge.className = `badge ${view.state === "live" ? "live" : ""}`;
-  $("live-count").textContent = String(view.roster.length);
-  renderStage(view);
-  renderChat(view);
-  renderQuestions(view);
-  renderPolls(view);
-  renderRoster(view);
+  $("live-count").textContent = String(view.count);
   if (isStaff) {
-    renderModeration(view);
     for (const button of document.querySelectorAll("#moderator-panel [data-state]")) {
       button.disabled = !(NEXT_STATES[view.state] || []).includes(button.dataset.state);
     }
   }
 }
 
+function renderAll() {
+  const view = state.view;
+  if (!view) return;
+  renderHeader(view);
+  renderStage(view);
+  renderChat(view);
+  renderQuestions(view);
+  renderPolls(view);
+  renderRoster(view);
+  if (isStaff) renderModeration(view);
+}
+
 function renderStage(view) {
-  $("stage-list").replaceChildren(...view.stage.map((id) => el("li", {}, el("span", { text: nameOf(id) }),
-    isStaff && id !== me ? el("button", { type: "button", class: "link-button", text: "Send back",
-      onclick: () => send({ type: "stage.remove", person_id: id }) }) : null)));
-  $("hand-list").replaceChildren(...view.hands.map((h) => el("li", {}, el("span", { text: nameOf(h.person_id) }),
+  $("stage-list").replaceChildren(...view.stage.map((p) => el("li", {}, el("span", { text: p.name }),
+    isStaff && p.id !== me ? el("button", { type: "button", class: "link-button", text: "Send back",
+      onclick: () => send({ type: "stage.remove", person_id: p.id }) }) : null)));
+  $("hand-list").replaceChildren(...view.hands.map((h) => el("li", {}, el("span", { text: h.name }),
     isStaff ? el("button", { type: "button", class: "link-button", text: "Invite to stage",
       onclick: () => send({ type: "stage.invite", person_id: h.person_id }) }) : null,
     isStaff ? el("button", { type: "button", class: "link-button", text: "Lower",
       onclick: () => send({ type: "hand.lower", person_id: h.person_id }) }) : null)));
   const raised = view.hands.some((h) => h.person_id === me);
-  const onStage = view.stage.includes(me);
+  const onStage = view.stage.some((p) => p.id === me);
   const hand = $("hand-button");
   hand.textContent = raised ? "Lower hand" : "Raise hand";
   hand.setAttribute("aria-pressed", String(raised));
@@ -287,9 +317,14 @@ function questionItem(q, view) {
     if (canVote) actions.append(el("button", { type: "button", class: "secondary", text: q.pinned ? "Unpin" : "Pin", onclick: moderate(q.pinned ? "unpin" : "pin") }));
     if (q.status !== "dismissed") actions.append(el("button", { type: "button", class: "secondary", text: "Dismiss", onclick: moderate("dismiss") }));
     if (q.status !== "dismissed" && q.status !== "answered") {
-      const input = el("input", { "aria-label": "Written answer (optional)", placeholder: "Written answer (optional)", maxlength: "4000" });
-      actions.append(input, el("button", { type: "button", text: "Mark answered",
-        onclick: () => send({ type: "question.moderate", question_id: q.id, action: "answer", answer: input.value || null }) }));
+      const input = el("input", { "aria-label": "Written answer (optional)", placeholder: "Written answer (optional)",
+        maxlength: "4000", "data-key": `answer-${q.id}` });
+      input.value = drafts.answers.get(q.id) || "";
+      input.addEventListener("input", () => drafts.answers.set(q.id, input.value));
+      actions.append(input, el("button", { type: "button", text: "Mark answered", onclick: () => {
+        send({ type: "question.moderate", question_id: q.id, action: "answer", answer: input.value || null });
+        drafts.answers.delete(q.id);
+      } }));
     }
   }
   item.append(actions);
@@ -313,7 +348,14 @@ function renderPolls(view) {
       const id = `poll-${poll.id}-${index}`;
       const row = el("div", { class: "check" });
       if (poll.state === "open" && !voted) {
-        row.append(el("input", { type: poll.multiple ? "checkbox" : "radio", name: `poll-${poll.id}`, id, value: String(index) }));
+        const chosen = drafts.choices.get(poll.id) || new Set();
+        const input = el("input", { type: poll.multiple ? "checkbox" : "radio", name: `poll-${poll.id}`, id,
+          value: String(index), "data-key": id, checked: chosen.has(index) });
+        input.addEventListener("change", () => {
+          const picked = [...box.querySelectorAll("input:checked")].map((x) => Number(x.value));
+          drafts.choices.set(poll.id, new Set(picked));
+        });
+        row.append(input);
       }
       const count = poll.counts ? ` — ${poll.counts[index]} (${total ? Math.round((100 * poll.counts[index]) / total) : 0}%)` : "";
       row.append(el("label", { for: id, text: `${option}${count}${voted && voted.includes(index) ? " ✓ your vote" : ""}` }));
@@ -335,7 +377,7 @@ function renderPolls(view) {
 function renderRoster(view) {
   $("roster-list").replaceChildren(...view.roster.map((p) => el("li", {},
     el("span", { text: p.name }), el("span", { class: "role", text: ` ${p.role}` }),
-    isStaff && p.id !== me && !view.stage.includes(p.id) ? el("button", { type: "button", class: "link-button", text: "Invite to stage",
+    isStaff && p.id !== me && !view.stage.some((s) => s.id === p.id) ? el("button", { type: "button", class: "link-button", text: "Invite to stage",
       onclick: () => send({ type: "stage.invite", person_id: p.id }) }) : null,
     isStaff && p.id !== me && !["organizer", "moderator"].includes(p.role) ? el("button", { type: "button", class: "link-button danger",
       text: "Remove", onclick: () => {
@@ -368,14 +410,14 @@ $("hand-button").addEventListener("click", () => {
   send(raised ? { type: "hand.lower" } : { type: "hand.raise" });
 });
 $("stage-button")?.addEventListener("click", () => {
-  send(state.view.stage.includes(me) ? { type: "stage.leave" } : { type: "stage.join" });
+  send(state.view.stage.some((p) => p.id === me) ? { type: "stage.leave" } : { type: "stage.join" });
 });
 for (const [id, sort] of [["sort-votes", "votes"], ["sort-time", "time"]]) {
   $(id).addEventListener("click", () => {
     state.sort = sort;
     $("sort-votes").setAttribute("aria-pressed", String(sort === "votes"));
     $("sort-time").setAttribute("aria-pressed", String(sort === "time"));
-    renderAll();
+    renderQuestions(state.view);
   });
 }
 if (isStaff) {
