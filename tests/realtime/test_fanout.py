@@ -35,9 +35,51 @@ async def test_outbox_refuses_past_its_bound() -> None:
     peer = Peer(stalled=True)
     outbox = Outbox(peer.send, peer.close)
     outbox.start()
-    for i in range(QUEUE_FRAMES):
+    for i in range(QUEUE_FRAMES + 1):  # one frame is being written (stalled), the rest wait
         outbox.put(f"frame {i}")
     with pytest.raises(SlowConsumer):
         outbox.put("one too many")
     await outbox.close(4408, "slow")
     assert peer.closed_with == (4408, "slow")
+
+
+async def test_idle_connection_writes_without_a_task_and_keeps_order() -> None:
+    """Frames to an idle peer are written at once; after a stall, queued frames follow in order."""
+    sent: list[str] = []
+    gate = asyncio.Event()
+    gate.set()
+
+    async def send(frame: str) -> None:
+        await gate.wait()
+        sent.append(frame)
+
+    async def close(code: int, reason: str) -> None:
+        pass
+
+    outbox = Outbox(send, close)
+    outbox.put("a")
+    assert sent == ["a"]  # written synchronously, no task involved
+    gate.clear()
+    for frame in ("b", "c", "d"):
+        outbox.put(frame)
+    assert sent == ["a"]
+    gate.set()
+    await outbox.flush()
+    assert sent == ["a", "b", "c", "d"]
+    outbox.put("e")
+    assert sent[-1] == "e"
+
+
+async def test_a_failing_peer_marks_the_outbox_closed() -> None:
+    """An error from the socket (peer gone) stops sending instead of raising into the room."""
+
+    async def send(frame: str) -> None:
+        raise ConnectionResetError
+
+    async def close(code: int, reason: str) -> None:
+        pass
+
+    outbox = Outbox(send, close)
+    outbox.put("x")
+    assert outbox.closed
+    outbox.put("y")  # ignored
