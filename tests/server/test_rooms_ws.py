@@ -99,9 +99,13 @@ def test_origin_sign_in_and_unknown_session_are_checked(app: Starlette, client: 
     ):
         pass
     assert info.value.code == 1008
-    with pytest.raises(WebSocketDisconnect) as info, room_socket(client, setup["session"]["id"], cookie="") as ws:
-        ws.receive_json()
-    assert info.value.code == 4401
+    for cookie in ("", "forged.cookie.value", client.cookies.get("forumlive_session")[:-3] + "abc"):
+        with (
+            pytest.raises(WebSocketDisconnect) as info,
+            room_socket(client, setup["session"]["id"], cookie=cookie) as ws,
+        ):
+            ws.receive_json()
+        assert info.value.code == 4401, cookie
     with pytest.raises(WebSocketDisconnect) as info, room_socket(client, 9999) as ws:
         ws.receive_json()
     assert info.value.code == 4404
