@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
+import sys
 import time
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -113,8 +113,10 @@ async def main() -> None:
     parser.add_argument("--origin", required=True)
     parser.add_argument("--mode", choices=["room", "bare"], required=True)
     parser.add_argument("--cookies", help="file with one viewer cookie per line (room mode)")
+    parser.add_argument("--first", type=int, default=0, help="index of this process's first viewer")
+    parser.add_argument("--viewers", type=int, required=True, help="viewers in this process")
     parser.add_argument("--publisher-cookie", default="")
-    parser.add_argument("--viewers", type=int, required=True)
+    parser.add_argument("--publish", action="store_true", help="this process also runs the publisher")
     parser.add_argument("--rate", type=float, default=5.0)
     parser.add_argument("--duration", type=float, default=30.0)
     args = parser.parse_args()
@@ -123,7 +125,7 @@ async def main() -> None:
     sockets: list[ClientConnection] = []
     tasks = []
     began = time.monotonic()
-    for i in range(args.viewers):
+    for i in range(args.first, args.first + args.viewers):
         headers = {"Cookie": f"forumlive_session={cookies[i]}"} if cookies else {}
         tasks.append(
             asyncio.create_task(
@@ -135,30 +137,28 @@ async def main() -> None:
     async with asyncio.timeout(600):
         await ready.wait()
     connect_s = time.monotonic() - began
-    pub_headers = {"Cookie": f"forumlive_session={args.publisher_cookie}"} if args.publisher_cookie else {}
-    sent = await publish(args.url, pub_headers, args.origin, args.mode, args.rate, args.duration)
-    await asyncio.sleep(2.0)  # let the last events arrive
+    # Tell the orchestrator, then wait until every load process is ready too.
+    print("READY", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    sent = 0
+    if args.publish:
+        pub_headers = {"Cookie": f"forumlive_session={args.publisher_cookie}"} if args.publisher_cookie else {}
+        sent = await publish(args.url, pub_headers, args.origin, args.mode, args.rate, args.duration)
+    else:
+        await asyncio.sleep(args.duration)
+    await asyncio.sleep(3.0)  # let the last events arrive
     await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
     await asyncio.gather(*tasks, return_exceptions=True)
-    lat = sorted(stats.latencies)
-
-    def pct(q: float) -> float:
-        return round(1000 * lat[min(len(lat) - 1, int(q * len(lat)))], 1) if lat else float("nan")
-
     print(
         json.dumps(
             {
                 "viewers": args.viewers,
                 "sent": sent,
-                "expected": sent * args.viewers,
                 "received": stats.received,
-                "lost": sent * args.viewers - stats.received,
-                "p50_ms": pct(0.50),
-                "p99_ms": pct(0.99),
-                "max_ms": round(1000 * lat[-1], 1) if lat else None,
-                "mean_ms": round(1000 * statistics.fmean(lat), 1) if lat else None,
-                "delivered_per_s": round(stats.received / args.duration, 1),
+                "latencies": [round(x, 5) for x in stats.latencies],
                 "connect_s": round(connect_s, 1),
+                "failed_viewers": len(stats.failed),
+                "failures": sorted(set(stats.failed))[:5],
             }
         )
     )
