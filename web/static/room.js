@@ -335,11 +335,16 @@ function renderQuestions(view) {
   const questions = [...view.questions];
   questions.sort((a, b) => (b.pinned - a.pinned) || (state.sort === "votes" ? b.votes - a.votes || a.id - b.id : b.id - a.id));
   $("question-list").replaceChildren(...questions.map((q) => questionItem(q, view)));
+  if (!questions.length) $("question-list").append(el("li", { class: "hint", text: "No questions yet." }));
   $("ask-text").disabled = view.state === "ended";
 }
 
 function renderPolls(view) {
   const mine = view.my_poll_votes;
+  if (!view.polls.length) {
+    $("poll-list").replaceChildren(el("p", { class: "hint", text: "No polls yet." }));
+    return;
+  }
   $("poll-list").replaceChildren(...view.polls.map((poll) => {
     const box = el("fieldset", { class: `poll state-${poll.state}` }, el("legend", { text: poll.question }));
     const voted = mine[String(poll.id)];
