@@ -24,3 +24,39 @@ class MemoryIds:
             elif event.kind == "poll.changed" and not event.data["poll"]["id"]:
                 event.data["poll"]["id"] = next(self._polls)
         return events
+
+
+class ScriptedEngine:
+    """Stands in for Whisper at the engine seam: returns scripted hypotheses, one per call, and
+    records the prompts it was given. The real engines are tested on real speech separately."""
+
+    name = "scripted"
+
+    def __init__(
+        self, hypotheses: list[list[tuple[float, float, str]]], no_speech_prob: float = 0.0, avg_logprob: float = -0.2
+    ) -> None:
+        self.hypotheses = list(hypotheses)
+        self.prompts: list[str] = []
+        self.calls = 0
+        self.no_speech_prob = no_speech_prob
+        self.avg_logprob = avg_logprob
+
+    def transcribe(self, audio, options):  # noqa: ANN001, ANN201
+        from captioning.engine import Segment, Word
+
+        self.calls += 1
+        self.prompts.append(options.prompt)
+        script = self.hypotheses.pop(0) if self.hypotheses else []
+        words = tuple(Word(start, end, text) for start, end, text in script)
+        if not words:
+            return []
+        return [
+            Segment(
+                words[0].start_s,
+                words[-1].end_s,
+                "".join(w.text for w in words),
+                words,
+                self.no_speech_prob,
+                self.avg_logprob,
+            )
+        ]

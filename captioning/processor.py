@@ -1,0 +1,178 @@
+"""The streaming caption processor: audio in, partial and final captions out. No I/O.
+
+Every step (about one second of new audio) it re-transcribes the uncommitted window, prompted with
+the committed text, and commits words by LocalAgreement-2. The window is trimmed after a committed
+sentence, and never grows past ``max_window_s``. Guards against Whisper's invented text: silent
+audio never reaches the engine; segments with a high no-speech probability or a low log-probability
+are dropped, and so are runaway repetitions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from captioning.agreement import AgreementBuffer, normalize
+from captioning.audio import rms_dbfs
+from captioning.engine import SAMPLE_RATE_HZ, Engine, Segment, TranscribeOptions, Word
+
+SENTENCE_END = (".", "?", "!", "。", "？", "！")
+
+
+@dataclass(frozen=True)
+class CaptionOptions:
+    step_s: float = 1.0  # new audio between two transcriptions
+    max_window_s: float = 15.0  # the longest audio window ever transcribed
+    silence_dbfs: float = -45.0  # quieter than this is not speech (for the default detector)
+    no_speech_threshold: float = 0.6
+    logprob_threshold: float = -1.0
+    max_repeats: int = 3  # a phrase said more than this many times in a row is dropped as a loop
+    prompt_chars: int = 200
+
+
+@dataclass(frozen=True)
+class Caption:
+    start_s: float
+    end_s: float
+    text: str
+    final: bool
+
+
+@dataclass
+class Update:
+    finals: list[Caption] = field(default_factory=list)
+    partial: Caption | None = None
+
+
+def energy_detector(options: CaptionOptions) -> Callable[[np.ndarray], bool]:
+    """The default speech detector: audio louder than ``silence_dbfs``. Silero VAD can replace it."""
+    return lambda audio: rms_dbfs(audio) > options.silence_dbfs
+
+
+def text_of(words: list[Word]) -> str:
+    return "".join(w.text for w in words).strip()
+
+
+def drop_repetitions(words: list[Word], max_repeats: int) -> list[Word]:
+    """Cut phrases of 1-4 words repeated more than ``max_repeats`` times in a row down to ``max_repeats``."""
+    keys = [normalize(w.text) for w in words]
+    for size in range(1, 5):
+        i = 0
+        while i + size <= len(keys):
+            phrase = keys[i : i + size]
+            j = i + size
+            repeats = 1
+            while keys[j : j + size] == phrase:
+                repeats += 1
+                j += size
+            if repeats > max_repeats:
+                keep = i + size * max_repeats
+                del words[keep:j]
+                del keys[keep:j]
+            i += 1
+    return words
+
+
+class StreamingProcessor:
+    """Captions for one speaker's stream.
+
+    Args:
+        engine: the recognizer (blocking; call ``process`` from a worker thread).
+        options: streaming options.
+        transcribe: options passed to the engine (language, task).
+        is_speech: decides whether audio contains speech; default: an energy threshold.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        options: CaptionOptions | None = None,
+        transcribe: TranscribeOptions | None = None,
+        is_speech: Callable[[np.ndarray], bool] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.options = options or CaptionOptions()
+        self.transcribe_options = transcribe or TranscribeOptions()
+        self.is_speech = is_speech or energy_detector(self.options)
+        self.agreement = AgreementBuffer()
+        self.audio = np.zeros(0, dtype=np.float32)
+        self.audio_start_s = 0.0  # stream time of self.audio[0]
+        self.unprocessed_s = 0.0
+
+    @property
+    def audio_end_s(self) -> float:
+        return self.audio_start_s + len(self.audio) / SAMPLE_RATE_HZ
+
+    def insert_audio(self, samples: np.ndarray) -> None:
+        """Append float32 mono 16 kHz samples."""
+        self.audio = np.concatenate([self.audio, samples.astype(np.float32, copy=False)])
+        self.unprocessed_s += len(samples) / SAMPLE_RATE_HZ
+
+    def ready(self) -> bool:
+        return self.unprocessed_s >= self.options.step_s
+
+    def process(self) -> Update:
+        """One step: transcribe the window, commit what two hypotheses agree on, trim."""
+        step = self.audio[-int(self.unprocessed_s * SAMPLE_RATE_HZ) :] if self.unprocessed_s else self.audio[:0]
+        self.unprocessed_s = 0.0
+        if not self.is_speech(step):
+            # A pause: what was pending will not be said again, so it is final; nothing new is heard.
+            finals = self._captions(self.agreement.commit_all())
+            self._trim(self.audio_end_s)
+            return Update(finals, None)
+        words = self._hypothesis()
+        self.agreement.insert(words)
+        committed = self.agreement.flush()
+        update = Update(self._captions(committed), self._partial())
+        if committed and committed[-1].text.strip().endswith(SENTENCE_END):
+            self._trim(committed[-1].end_s)
+        elif self.audio_end_s - self.audio_start_s > self.options.max_window_s:
+            # The window is full without a sentence end: make what is pending final rather than lag.
+            update.finals += self._captions(self.agreement.commit_all())
+            update.partial = None
+            self._trim(self.agreement.committed_end_s or self.audio_end_s - self.options.max_window_s / 2)
+        return update
+
+    def finish(self) -> Update:
+        """The stream ended: everything pending becomes final."""
+        if self.unprocessed_s and self.is_speech(self.audio):
+            self.agreement.insert(self._hypothesis())
+            self.agreement.flush()
+        self.unprocessed_s = 0.0
+        return Update(self._captions(self.agreement.commit_all()), None)
+
+    def _hypothesis(self) -> list[Word]:
+        prompt = text_of(self.agreement.committed)[-self.options.prompt_chars :]
+        segments = self.engine.transcribe(self.audio, replace(self.transcribe_options, prompt=prompt))
+        words: list[Word] = []
+        for segment in segments:
+            if self._invented(segment):
+                continue
+            for word in segment.words:
+                words.append(
+                    replace(word, start_s=word.start_s + self.audio_start_s, end_s=word.end_s + self.audio_start_s)
+                )
+        return drop_repetitions(words, self.options.max_repeats)
+
+    def _invented(self, segment: Segment) -> bool:
+        options = self.options
+        return segment.no_speech_prob > options.no_speech_threshold and segment.avg_logprob < options.logprob_threshold
+
+    def _partial(self) -> Caption | None:
+        pending = self.agreement.pending
+        if not pending:
+            return None
+        return Caption(pending[0].start_s, pending[-1].end_s, text_of(pending), final=False)
+
+    def _captions(self, words: list[Word]) -> list[Caption]:
+        if not words:
+            return []
+        return [Caption(words[0].start_s, words[-1].end_s, text_of(words), final=True)]
+
+    def _trim(self, until_s: float) -> None:
+        cut = int(max(0.0, until_s - self.audio_start_s) * SAMPLE_RATE_HZ)
+        if cut > 0:
+            self.audio = self.audio[cut:]
+            self.audio_start_s += cut / SAMPLE_RATE_HZ
