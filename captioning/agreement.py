@@ -12,8 +12,10 @@ import re
 
 from captioning.engine import Word
 
-# A word that starts this much before the last committed word's end is taken as a repeat of it.
-OVERLAP_TOLERANCE_S = 0.1
+# A new word that ends this much before the last committed word's end is taken as already committed.
+# (Whisper's word start times jitter by a second between hypotheses; end times are steadier, and the
+# words that survive this filter but were committed are removed by matching the committed tail.)
+OVERLAP_TOLERANCE_S = 0.3
 # Whisper often repeats the end of its prompt at the start of a window; up to this many words are checked.
 MAX_OVERLAP_WORDS = 5
 
@@ -37,16 +39,52 @@ class AgreementBuffer:
         return self.committed[-1].end_s if self.committed else 0.0
 
     def insert(self, words: list[Word]) -> None:
-        """Take a new hypothesis (absolute times), without what is already committed."""
-        fresh = [w for w in words if w.start_s >= self.committed_end_s - OVERLAP_TOLERANCE_S and normalize(w.text)]
-        if self.committed and fresh:
-            for n in range(min(MAX_OVERLAP_WORDS, len(fresh), len(self.committed)), 0, -1):
-                tail = [normalize(w.text) for w in self.committed[-n:]]
-                head = [normalize(w.text) for w in fresh[:n]]
-                if tail == head:
-                    fresh = fresh[n:]
-                    break
+        """Take a new hypothesis (absolute times), without what is already committed.
+
+        The committed text is found in the hypothesis by its last words (the occurrence nearest the
+        committed end in time) and everything up to it is dropped; only when the hypothesis does not
+        contain them does a time filter decide. Whisper's word times jitter, its words much less.
+        """
+        words = [w for w in words if normalize(w.text)]
+        cut = self._after_committed_tail(words)
+        if cut is None:
+            cut = self._at_pending_head(words)
+        if cut is not None:
+            self._current = words[cut:]
+            return
+        end = self.committed_end_s
+        fresh = [w for w in words if w.end_s > end - OVERLAP_TOLERANCE_S]
+        for n in range(min(MAX_OVERLAP_WORDS, len(fresh), len(self.committed)), 0, -1):
+            if [normalize(w.text) for w in self.committed[-n:]] == [normalize(w.text) for w in fresh[:n]]:
+                fresh = fresh[n:]  # the window starts by repeating the end of the committed text
+                break
         self._current = fresh
+
+    def _at_pending_head(self, words: list[Word]) -> int | None:
+        """Where the previous hypothesis's pending words start again (their first two, in order)."""
+        if len(self.pending) < 2:
+            return None
+        head = [normalize(w.text) for w in self.pending[:2]]
+        keys = [normalize(w.text) for w in words]
+        starts = [i for i in range(len(keys) - 1) if keys[i : i + 2] == head]
+        if not starts:
+            return None
+        # Phrases recur ("what your country can do ... what you can do"): take the nearest in time.
+        return min(starts, key=lambda i: abs(words[i].start_s - self.pending[0].start_s))
+
+    def _after_committed_tail(self, words: list[Word]) -> int | None:
+        if not self.committed:
+            return 0
+        keys = [normalize(w.text) for w in words]
+        tail = [normalize(w.text) for w in self.committed[-MAX_OVERLAP_WORDS:]]
+        shortest = 1 if len(self.committed) == 1 else 2  # one common word ("the") is no evidence
+        for n in range(len(tail), shortest - 1, -1):
+            suffix = tail[-n:]
+            starts = [i for i in range(len(keys) - n + 1) if keys[i : i + n] == suffix]
+            if starts:
+                best = min(starts, key=lambda i: abs(words[i + n - 1].end_s - self.committed_end_s))
+                return best + n
+        return None
 
     def flush(self) -> list[Word]:
         """Commit the longest common prefix of the previous and the new hypothesis; return it."""

@@ -19,6 +19,9 @@ from captioning.audio import rms_dbfs
 from captioning.engine import SAMPLE_RATE_HZ, Engine, Segment, TranscribeOptions, Word
 
 SENTENCE_END = (".", "?", "!", "。", "？", "！")
+# Audio kept before the end of the last committed word when the window is trimmed: word end times
+# are estimates, and cutting exactly there clips the onset of the next word, which Whisper then drops.
+TRIM_MARGIN_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -127,7 +130,7 @@ class StreamingProcessor:
         committed = self.agreement.flush()
         update = Update(self._captions(committed), self._partial())
         if committed and committed[-1].text.strip().endswith(SENTENCE_END):
-            self._trim(committed[-1].end_s)
+            self._trim(committed[-1].end_s - TRIM_MARGIN_S)
         elif self.audio_end_s - self.audio_start_s > self.options.max_window_s:
             # The window is full without a sentence end: make what is pending final rather than lag.
             update.finals += self._captions(self.agreement.commit_all())

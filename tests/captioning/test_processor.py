@@ -70,7 +70,7 @@ def test_processor_partial_then_final_and_prompt() -> None:
     assert [c.text for c in updates[3].finals] == ["forum."] and updates[3].partial is None
     assert all(c.final for u in updates for c in u.finals)
     assert engine.prompts[2] == "Welcome to"
-    assert processor.audio_start_s == pytest.approx(2.0)  # trimmed after the committed sentence
+    assert processor.audio_start_s == pytest.approx(1.5)  # trimmed after the sentence, keeping a 0.5 s margin
 
 
 def test_silence_produces_no_captions_and_never_calls_the_engine() -> None:

@@ -1,0 +1,1 @@
+"""ASR engines behind ``captioning.engine.Engine``."""
