@@ -168,8 +168,6 @@ def measure_room(viewers: int, duration: float, rate: float) -> dict:
         )
         try:
             wait_up(f"http://127.0.0.1:{port}/healthz", server)
-            idle = rss_bytes(server.pid)
-            sampler = RssSampler(server.pid)
             common = [
                 "--url",
                 f"ws://127.0.0.1:{port}/ws/sessions/{session_id}",
@@ -184,37 +182,58 @@ def measure_room(viewers: int, duration: float, rate: float) -> dict:
                 "--rate",
                 str(rate),
             ]
-            result = run_load(common, viewers, duration)
-            result["bytes_per_connection"] = int((sampler.peak() - idle) / viewers)
-        finally:
+            return _measure(server, common, viewers, duration)
+        except BaseException:
             server.terminate()
-            server.wait(timeout=30)
-    return result
+            raise
 
 
 def measure_bare(viewers: int, duration: float, rate: float) -> dict:
     port = free_port()
     server = subprocess.Popen([sys.executable, str(HERE / "bare_server.py"), str(port)])
     try:
-        time.sleep(1.0)
+        wait_for_port(port, server)
+    except BaseException:
+        server.terminate()
+        raise
+    common = [
+        "--url",
+        f"ws://127.0.0.1:{port}/",
+        "--origin",
+        f"http://127.0.0.1:{port}",
+        "--mode",
+        "bare",
+        "--rate",
+        str(rate),
+    ]
+    return _measure(server, common, viewers, duration)
+
+
+def _measure(server: subprocess.Popen, common: list[str], viewers: int, duration: float) -> dict:
+    """Run the load against a started server, sampling its memory; stop the server afterwards."""
+    try:
         idle = rss_bytes(server.pid)
         sampler = RssSampler(server.pid)
-        common = [
-            "--url",
-            f"ws://127.0.0.1:{port}/",
-            "--origin",
-            f"http://127.0.0.1:{port}",
-            "--mode",
-            "bare",
-            "--rate",
-            str(rate),
-        ]
         result = run_load(common, viewers, duration)
         result["bytes_per_connection"] = int((sampler.peak() - idle) / viewers)
+        return result
     finally:
         server.terminate()
         server.wait(timeout=30)
-    return result
+
+
+def wait_for_port(port: int, process: subprocess.Popen) -> None:
+    import socket
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("server exited")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f"port {port}")
 
 
 class RssSampler:
