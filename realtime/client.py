@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from realtime.room import CHAT_KEPT, MODERATION_KEPT
+from realtime.room import CAPTIONS_KEPT, CHAT_KEPT, MODERATION_KEPT, caption_key
 
 
 class ClientState:
@@ -107,6 +107,13 @@ def apply_event(view: dict[str, Any], kind: str, data: dict[str, Any], me: int) 
             view["my_poll_votes"][str(data["id"])] = data["choice"]
     elif kind == "moderation.logged":
         view["moderation"] = (view["moderation"] + [data])[-MODERATION_KEPT:]
+    elif kind == "caption.final":
+        view["captions"] = (view["captions"] + [data])[-CAPTIONS_KEPT:]
+    elif kind == "caption.partial":
+        key = caption_key(data)
+        view["partials"] = [p for p in view["partials"] if caption_key(p) != key]
+        if data["text"]:
+            view["partials"].append(data)
     elif kind == "participant.removed":
         pass  # the removed person's connections close; presence.changed follows
     else:

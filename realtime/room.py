@@ -18,6 +18,7 @@ from realtime.log import Event, EventLog
 
 CHAT_KEPT = 200
 MODERATION_KEPT = 200
+CAPTIONS_KEPT = 50
 
 
 class Role(StrEnum):
@@ -59,6 +60,11 @@ class PollState(StrEnum):
     DRAFT = "draft"
     OPEN = "open"
     CLOSED = "closed"
+
+
+def caption_key(speaker: dict[str, Any]) -> str:
+    """Which stream a caption belongs to: one per speaker (or named source) and track."""
+    return f"{speaker.get('speaker_id')}|{speaker.get('speaker')}|{speaker.get('track')}"
 
 
 class RoomError(Exception):
@@ -192,6 +198,8 @@ class Room:
         self.questions: dict[int, Question] = {}
         self.polls: dict[int, Poll] = {}
         self.moderation: deque[dict[str, Any]] = deque(maxlen=MODERATION_KEPT)
+        self.captions: deque[dict[str, Any]] = deque(maxlen=CAPTIONS_KEPT)
+        self.partials: dict[str, dict[str, Any]] = {}  # the caption being spoken, per speaker and track
 
     # Loading ----------------------------------------------------------------------------------------
 
@@ -221,6 +229,33 @@ class Room:
 
     def load_moderation(self, entry: dict[str, Any]) -> None:
         self.moderation.append(entry)
+
+    def load_caption(self, caption: dict[str, Any]) -> None:
+        self.captions.append(caption)
+
+    # Captions (published by the server's captioning pipeline, not by clients) -------------------------
+
+    def decide_captions(
+        self, speaker: dict[str, Any], finals: list[tuple[float, float, str]], partial: tuple[float, float, str] | None
+    ) -> list[Event]:
+        """Events for a caption update of one speaker's stream: new final captions, then the partial
+        caption that replaces the previous one (empty text clears it). Changes nothing.
+
+        Args:
+            speaker: ``speaker_id`` (or None), ``speaker`` (a name), ``track`` and ``language``.
+        """
+        events = [
+            Event("caption.final", {"id": 0, **speaker, "text": text, "start_s": start, "end_s": end})
+            for start, end, text in finals
+        ]
+        key = caption_key(speaker)
+        text = partial[2] if partial else ""
+        if text != self.partials.get(key, {}).get("text", ""):
+            start, end = (partial[0], partial[1]) if partial else (0.0, 0.0)
+            events.append(
+                Event("caption.partial", {**speaker, "text": text, "start_s": start, "end_s": end}, durable=False)
+            )
+        return events
 
     # Admission and presence -------------------------------------------------------------------------
 
@@ -637,3 +672,12 @@ class Room:
 
     def _apply_moderation_logged(self, data: dict[str, Any]) -> None:
         self.moderation.append(data)
+
+    def _apply_caption_final(self, data: dict[str, Any]) -> None:
+        self.captions.append(data)
+
+    def _apply_caption_partial(self, data: dict[str, Any]) -> None:
+        key = caption_key(data)
+        self.partials.pop(key, None)  # re-inserted last, as clients append the newest
+        if data["text"]:
+            self.partials[key] = data

@@ -28,6 +28,8 @@ ALWAYS_PUBLIC = frozenset(
         "chat.deleted",
         "chat.slow_mode",
         "qa.settings",
+        "caption.final",
+        "caption.partial",
     }
 )
 
@@ -155,4 +157,6 @@ def snapshot(room: Room, viewer: Actor) -> dict[str, Any]:
         "polls": polls,
         "my_poll_votes": {str(poll.id): list(poll.votes[me]) for poll in room.polls.values() if me in poll.votes},
         "moderation": list(room.moderation) if viewer.is_staff else [],
+        "captions": list(room.captions),
+        "partials": list(room.partials.values()),
     }

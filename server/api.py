@@ -4,14 +4,20 @@ worker thread through the database handle; errors are mapped to JSON by ``server
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from types import SimpleNamespace
+from typing import Annotated, Any
 
+from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from captioning.engine import SAMPLE_RATE_HZ
+from captioning.writers import get_writer
+from realtime.room import STAFF
 from server import accounts, importer, programme
 from server.calendar import to_ics
-from server.errors import InvalidInput, NotSignedIn
+from server.captions import MAX_AUDIO_BYTES, Speaker, decode_wav
+from server.errors import Forbidden, InvalidInput, NotFound, NotSignedIn
 from server.http import (
     authenticate,
     csrf_token,
@@ -25,6 +31,7 @@ from server.http import (
     sign_out,
 )
 from server.openapi import build_openapi, operation
+from server.rooms.store import role_of, transcript
 from server.schemas import (
     DeleteAccountRequest,
     ForumCreate,
@@ -468,6 +475,76 @@ async def accept_invitation(request: Request) -> Response:
     return JSONResponse({"session_id": role.session_id, "role": role.role})
 
 
+# Captions ---------------------------------------------------------------------------------------------
+
+
+class PlayQuery(RequestModel):
+    speed: Annotated[float, Field(ge=0.5, le=20.0)] = 1.0
+    speaker: Annotated[str, Field(min_length=1, max_length=200)] = "Pre-recorded talk"
+
+
+@operation(
+    "POST",
+    "/api/sessions/{session_id:int}/captions/play",
+    "Caption a pre-recorded talk (16-bit PCM WAV) live into the session's room",
+    "captions",
+    query=PlayQuery,
+    body_media="audio/wav",
+    status=202,
+    auth="organizer",
+    errors=(404, 413, 422),
+)
+async def play_captions(request: Request) -> Response:
+    session_id = _path_int(request, "session_id")
+    person = await _signed_in(request)
+    db = db_of(request)
+    session = await db.read(programme.session_public, session_id)
+    role = await db.read(role_of, person, session_id)
+    if role not in STAFF:
+        raise Forbidden("only the session's moderators and organizers may play audio into it")
+    query = read_query(request, PlayQuery)
+    audio = decode_wav(await read_bytes(request, MAX_AUDIO_BYTES))
+    speaker = Speaker(None, query.speaker, "machine", session.language)
+    request.app.state.captions.play(session_id, audio, speaker, query.speed)
+    return JSONResponse(
+        {"session_id": session_id, "duration_s": round(len(audio) / SAMPLE_RATE_HZ, 2)}, status_code=202
+    )
+
+
+@operation(
+    "GET", "/api/sessions/{session_id:int}/transcript", "The session's final captions", "captions", errors=(404,)
+)
+async def session_transcript(request: Request) -> Response:
+    session_id = _path_int(request, "session_id")
+    db = db_of(request)
+    await db.read(programme.get_session, session_id)
+    return JSONResponse({"session_id": session_id, "captions": await db.read(transcript, session_id)})
+
+
+@operation(
+    "GET",
+    "/api/sessions/{session_id:int}/transcript.{fmt}",
+    "The transcript as WebVTT, SRT or plain text (fmt: vtt, srt, txt)",
+    "captions",
+    response_media="text/vtt",
+    errors=(404,),
+)
+async def session_transcript_file(request: Request) -> Response:
+    session_id = _path_int(request, "session_id")
+    try:
+        writer = get_writer(request.path_params["fmt"])
+    except ValueError as exc:
+        raise NotFound(str(exc)) from None
+    db = db_of(request)
+    await db.read(programme.get_session, session_id)
+    cues = [SimpleNamespace(**c) for c in await db.read(transcript, session_id)]
+    body = writer.write(cues)
+    name = f"session-{session_id}-transcript.{writer.extension}"
+    return Response(
+        body, media_type=writer.media_type, headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )
+
+
 ENDPOINTS = [
     healthz,
     get_csrf,
@@ -488,6 +565,9 @@ ENDPOINTS = [
     invitations,
     invitation,
     accept_invitation,
+    play_captions,
+    session_transcript,
+    session_transcript_file,
 ]
 
 

@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from server import api, pages
+from server.captions import CaptionService
 from server.errors import ForumliveError, TooManyRequests
 from server.ratelimit import SIGNIN_FAILURES, SIGNIN_WINDOW_S, AttemptLimiter
 from server.rooms.endpoint import room_socket
@@ -143,6 +144,7 @@ def create_app(settings: Settings, *, migrate_on_start: bool = True) -> Starlett
     database = Database(settings.effective_database_url)
 
     rooms = RoomService(database)
+    captions = CaptionService(rooms, settings.captions_model)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -150,6 +152,7 @@ def create_app(settings: Settings, *, migrate_on_start: bool = True) -> Starlett
             migrate.upgrade(database.engine)
         await rooms.start()
         yield
+        await captions.stop()
         await rooms.stop()
         database.dispose()
 
@@ -180,6 +183,7 @@ def create_app(settings: Settings, *, migrate_on_start: bool = True) -> Starlett
     app.state.settings = settings
     app.state.db = database
     app.state.rooms = rooms
+    app.state.captions = captions
     app.state.templates = pages.make_templates(settings)
     app.state.signin_limiter = AttemptLimiter(SIGNIN_FAILURES, SIGNIN_WINDOW_S)
     return app

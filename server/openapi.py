@@ -6,6 +6,7 @@ models of its query, body and response. The same declaration routes the request 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -76,20 +77,14 @@ def _schema(model: type[BaseModel], components: dict[str, Any]) -> dict[str, Any
     return {"$ref": REF.format(model=model.__name__)}
 
 
+PATH_PARAM = re.compile(r"\{(\w+)(?::(\w+))?\}")
+
+
 def _path_parameters(path: str) -> list[dict[str, Any]]:
-    params = []
-    for part in path.split("/"):
-        if part.startswith("{") and part.endswith("}"):
-            name, _, kind = part[1:-1].partition(":")
-            params.append(
-                {
-                    "name": name,
-                    "in": "path",
-                    "required": True,
-                    "schema": {"type": "integer" if kind == "int" else "string"},
-                }
-            )
-    return params
+    return [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "integer" if kind == "int" else "string"}}
+        for name, kind in PATH_PARAM.findall(path)
+    ]
 
 
 def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
@@ -143,9 +138,7 @@ def build_openapi(endpoints: Iterable[Endpoint], server_url: str | None = None) 
             doc["responses"] = responses
             if op.method in {"POST", "PUT", "PATCH", "DELETE"}:
                 doc["description"] = "Requires the X-CSRF-Token header (from GET /api/auth/csrf)."
-            oa_path = "/".join(
-                p.split(":")[0] + "}" if p.startswith("{") and ":" in p else p for p in op.path.split("/")
-            )
+            oa_path = PATH_PARAM.sub(r"{\1}", op.path)
             paths.setdefault(oa_path, {})[op.method.lower()] = doc
     document: dict[str, Any] = {
         "openapi": "3.1.0",

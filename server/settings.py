@@ -39,6 +39,7 @@ class Settings:
         session_max_age_s: lifetime of the sign-in cookie, in seconds.
         secure_cookies: send cookies only over HTTPS (turn on behind TLS).
         invitation_ttl_h: default lifetime of speaker/moderator invitation links, in hours.
+        captions_model: the Whisper model for live captions: a name (``tiny.en``) or a model directory.
     """
 
     data_dir: Path = Path("data")
@@ -52,6 +53,7 @@ class Settings:
     session_max_age_s: int = 14 * 24 * 3600
     secure_cookies: bool = False
     invitation_ttl_h: int = 72
+    captions_model: str = "tiny.en"
 
     @property
     def effective_database_url(self) -> str:
@@ -144,6 +146,8 @@ def load_settings(
         kwargs["session_max_age_s"] = _int("SESSION_MAX_AGE_S", env["SESSION_MAX_AGE_S"], 60, 10**8)
     if "INVITATION_TTL_H" in env:
         kwargs["invitation_ttl_h"] = _int("INVITATION_TTL_H", env["INVITATION_TTL_H"], 1, 24 * 365)
+    if env.get("CAPTIONS_MODEL"):
+        kwargs["captions_model"] = env["CAPTIONS_MODEL"]
     if env.get("SECRET_KEY"):
         kwargs["secret_key"] = env["SECRET_KEY"]
     kwargs.update(overrides)

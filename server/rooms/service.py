@@ -206,6 +206,22 @@ class RoomService:
             for other in live.of_person(person_id):
                 asyncio.create_task(other.outbox.close(CloseCode.FORBIDDEN, "removed by a moderator"))
 
+    async def publish_captions(
+        self,
+        session_id: int,
+        speaker: dict[str, object],
+        finals: list[tuple[float, float, str]],
+        partial: tuple[float, float, str] | None,
+    ) -> None:
+        """Send a caption update into a room: finals are committed first, partials are not stored."""
+        live = await self.room(session_id)
+        async with live.lock:
+            events = live.room.decide_captions(speaker, finals, partial)
+            if any(e.durable for e in events):
+                await self.database.write(store.commit, live.room, events, time.time())
+            live.room.apply(events)
+            self._broadcast(live, events)
+
     def reply(self, connection: Connection, message: dict[str, object]) -> None:
         with contextlib.suppress(SlowConsumer):
             connection.outbox.put(protocol.dumps(message))

@@ -31,6 +31,7 @@ from realtime.room import Poll as LivePoll
 from realtime.room import Question as LiveQuestion
 from server.errors import NotFound
 from server.storage.models import (
+    CaptionRecord,
     ChatMessage,
     ModerationAction,
     Person,
@@ -44,7 +45,7 @@ from server.storage.models import (
 )
 
 # Presence and hands live only in memory: after a restart people reconnect and raise hands again.
-EPHEMERAL = frozenset({"presence.changed", "hand.raised", "hand.lowered"})
+EPHEMERAL = frozenset({"presence.changed", "hand.raised", "hand.lowered", "caption.partial"})
 
 
 def to_time(now: float) -> datetime:
@@ -156,6 +157,29 @@ def load_room(db: DbSession, session_id: int) -> Room:
     return room
 
 
+def caption_data(caption: CaptionRecord) -> dict[str, Any]:
+    return {
+        "id": caption.id,
+        "speaker_id": caption.speaker_id,
+        "speaker": caption.speaker_name,
+        "track": caption.track,
+        "language": caption.language,
+        "text": caption.text,
+        "start_s": caption.start_s,
+        "end_s": caption.end_s,
+    }
+
+
+def transcript(db: DbSession, session_id: int, track: str = "machine") -> list[dict[str, Any]]:
+    """All final captions of a session's track, in order."""
+    rows = db.exec(
+        select(CaptionRecord)
+        .where(CaptionRecord.session_id == session_id, CaptionRecord.track == track)
+        .order_by(col(CaptionRecord.start_s), col(CaptionRecord.id))
+    ).all()
+    return [caption_data(row) for row in rows]
+
+
 def _record(db: DbSession, session_id: int, room: Room) -> RoomRecord:
     record = db.get(RoomRecord, session_id)
     if record is None:
@@ -256,6 +280,21 @@ def commit(db: DbSession, room: Room, events: list[Event], now: float) -> list[E
         elif kind == "poll.voted":
             db.add(PollVote(poll_id=data["id"], person_id=data["voter_id"], choice=data["choice"], created_at=at))
             _flush_unique(db, "you already voted in this poll")
+        elif kind == "caption.final":
+            row = CaptionRecord(
+                session_id=room.session_id,
+                speaker_id=data["speaker_id"],
+                speaker_name=data["speaker"],
+                track=data["track"],
+                language=data["language"],
+                text=data["text"],
+                start_s=data["start_s"],
+                end_s=data["end_s"],
+                created_at=at,
+            )
+            db.add(row)
+            db.flush()
+            data["id"] = row.id
         elif kind == "moderation.logged":
             db.add(
                 ModerationAction(

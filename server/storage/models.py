@@ -246,3 +246,20 @@ class AttendanceVisit(SQLModel, table=True):
     joined_at: datetime = Field(sa_type=UTCDateTime)
     last_seen_at: datetime = Field(sa_type=UTCDateTime)
     left_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+
+
+class CaptionRecord(SQLModel, table=True):
+    """A final caption of a live session: what the transcript is made of."""
+
+    __tablename__ = "caption"
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: int = Field(sa_column=_fk("session.id"))
+    speaker_id: int | None = Field(default=None, sa_column=_fk("person.id", nullable=True, ondelete="SET NULL"))
+    speaker_name: str = Field(max_length=200)
+    track: str = Field(default="machine", max_length=16)
+    language: str = Field(default="en", max_length=8)
+    text: str = Field(max_length=2000)
+    start_s: float
+    end_s: float
+    created_at: datetime = Field(sa_type=UTCDateTime)

@@ -235,3 +235,22 @@ def test_client_state_follows_events() -> None:
         assert client.receive(json.loads(render(h.room, event, BEN)))
     assert not client.receive(json.loads(render(h.room, events[-1], BEN)))
     assert client.view == h.view(BEN)
+
+
+def test_captions_partials_replace_and_finals_accumulate() -> None:
+    """A partial replaces the speaker's previous one; finals append; a client stays equal to a snapshot."""
+    h = Harness()
+    welcome = {"epoch": h.room.log.epoch, "seq": h.room.log.seq, "snapshot": h.view(BEN)}
+    client = ClientState(BEN.person_id, json.loads(json.dumps(welcome)))
+    speaker = {"speaker_id": SPEAKER.person_id, "speaker": "Sam Speaker", "track": "machine", "language": "en"}
+    events = h.ids.commit(h.room.decide_captions(speaker, [], (0.0, 0.8, "we connected")))
+    events += h.room.apply(events)[:0]
+    events += h.room.apply(h.room.decide_captions(speaker, [(0.0, 1.6, "We connected forty schools.")], None))
+    assert h.room.decide_captions(speaker, [], None) == []  # nothing changed, nothing sent
+    for event in events:
+        client.receive(json.loads(render(h.room, event, BEN)))
+    view = h.view(BEN)
+    assert [c["text"] for c in view["captions"]] == ["We connected forty schools."]
+    assert view["partials"] == []
+    assert client.view == view
+    assert [e.durable for e in events] == [False, True, False]

@@ -93,3 +93,32 @@ def test_moderator_controls_are_not_offered_to_participants(browser: Browser, de
     expect(page.get_by_role("button", name="Lower hand")).to_be_visible()
     expect(page.locator("#hand-list")).to_contain_text("Olena Kovalenko")
     assert errors == []
+
+
+def test_viewer_sees_live_captions_of_a_played_talk(browser: Browser, demo_server: DemoServer) -> None:
+    """A talk played into a live room shows as captions on a viewer's page, read out by a log region."""
+    import re
+    from pathlib import Path
+
+    errors: list[str] = []
+    organizer = open_page(browser, demo_server, errors)
+    viewer = open_page(browser, demo_server, errors)
+    sign_in(organizer, "organizer@demo.forumlive.org", demo_server.accounts["organizer@demo.forumlive.org"]["password"])
+    sign_in(viewer, "daniyar@demo.forumlive.org", demo_server.accounts["daniyar@demo.forumlive.org"]["password"])
+    session_id = _live_session_moderated_by(demo_server, "Lucas Moreau")
+    viewer.goto(f"/sessions/{session_id}/room")
+    expect(viewer.locator("#room-state")).to_have_text("Live")
+    token = organizer.request.get("/api/auth/csrf").json()["csrf_token"]
+    wav = (Path(__file__).resolve().parents[1] / "data" / "speech" / "jfk.wav").read_bytes()
+    played = organizer.request.post(
+        f"/api/sessions/{session_id}/captions/play?speed=4&speaker=Archive",
+        data=wav,
+        headers={"X-CSRF-Token": token, "Content-Type": "audio/wav"},
+    )
+    assert played.status == 202, played.text()
+    expect(viewer.locator("#captions")).to_contain_text(re.compile("my fellow americans", re.I), timeout=30_000)
+    expect(viewer.locator("#captions")).to_contain_text("Archive:")
+    assert viewer.locator("#captions").get_attribute("role") == "log"
+    viewer.get_by_label("Show", exact=True).uncheck()
+    expect(viewer.locator("#captions")).to_be_hidden()
+    assert errors == []

@@ -8,6 +8,9 @@ const me = Number(root.dataset.personId);
 const isStaff = ["organizer", "moderator"].includes(root.dataset.role);
 const CHAT_KEPT = 200;
 const MODERATION_KEPT = 200;
+const CAPTIONS_KEPT = 50;
+const CAPTION_WORDS_SHOWN = 40;
+const captionKey = (c) => `${c.speaker_id}|${c.speaker}|${c.track}`;
 // Close codes after which reconnecting cannot help.
 const FINAL_CLOSES = new Map([
   [1008, "This page's origin is not allowed."],
@@ -185,6 +188,13 @@ function applyEvent(view, kind, data) {
       if (data.voter_id === me) view.my_poll_votes[String(data.id)] = data.choice;
       break;
     case "moderation.logged": view.moderation = view.moderation.concat([data]).slice(-MODERATION_KEPT); break;
+    case "caption.final": view.captions = view.captions.concat([data]).slice(-CAPTIONS_KEPT); break;
+    case "caption.partial": {
+      const key = captionKey(data);
+      view.partials = view.partials.filter((p) => captionKey(p) !== key);
+      if (data.text) view.partials.push(data);
+      break;
+    }
     default: break;
   }
 }
@@ -212,7 +222,7 @@ function nameOf(id) {
 const PANELS = {
   presence: ["header", "stage", "roster"], room: ["header", "stage", "chat", "questions"], participant: ["roster"],
   hand: ["stage"], stage: ["stage", "roster"], chat: ["chat"], qa: ["chat"], question: ["questions"],
-  poll: ["polls"], moderation: ["moderation"],
+  poll: ["polls"], moderation: ["moderation"], caption: ["captions"],
 };
 
 function renderFor(kind) {
@@ -220,6 +230,7 @@ function renderFor(kind) {
   const redraw = {
     header: renderHeader, stage: renderStage, roster: renderRoster, chat: renderChat,
     questions: renderQuestions, polls: renderPolls, moderation: isStaff ? renderModeration : () => {},
+    captions: renderCaptions,
   };
   const active = document.activeElement;
   const focusKey = active && active.dataset ? active.dataset.key : null;
@@ -248,7 +259,25 @@ function renderAll() {
   renderQuestions(view);
   renderPolls(view);
   renderRoster(view);
+  renderCaptions(view);
   if (isStaff) renderModeration(view);
+}
+
+function renderCaptions(view) {
+  const on = $("captions-on").checked;
+  $("captions").hidden = !on;
+  $("caption-partial").hidden = !on;
+  // Consecutive finals of one speaker read as one running line; the last lines stay on screen.
+  const blocks = [];
+  for (const c of view.captions) {
+    const last = blocks[blocks.length - 1];
+    if (last && last.key === captionKey(c)) last.text = `${last.text} ${c.text}`;
+    else blocks.push({ key: captionKey(c), speaker: c.speaker, text: c.text });
+  }
+  $("captions").replaceChildren(...blocks.slice(-2).map((b) => el("p", { class: "caption" },
+    el("span", { class: "caption-speaker", text: `${b.speaker}: ` }),
+    el("span", { text: b.text.split(/\s+/).slice(-CAPTION_WORDS_SHOWN).join(" ") }))));
+  $("caption-partial").textContent = view.partials.map((p) => p.text).join(" ");
 }
 
 function renderStage(view) {
@@ -410,6 +439,7 @@ $("ask-form").addEventListener("submit", (event) => {
   if (text.value.trim()) send({ type: "question.ask", text: text.value, anonymous: $("ask-anonymous").checked });
   text.value = "";
 });
+$("captions-on").addEventListener("change", () => renderCaptions(state.view));
 $("hand-button").addEventListener("click", () => {
   const raised = state.view.hands.some((h) => h.person_id === me);
   send(raised ? { type: "hand.lower" } : { type: "hand.raise" });

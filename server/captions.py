@@ -1,0 +1,112 @@
+"""Live captions on the server: one streaming processor per audio source, its updates published into
+the room. The engine is loaded once, on first use, and runs in worker threads, never on the event loop.
+
+Today's source is an audio file played into a session in real time (a pre-recorded talk); the WebRTC
+media tap (issue 4) will feed the same ``CaptionStream``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import time
+import wave
+from dataclasses import dataclass
+
+import anyio.to_thread
+import numpy as np
+
+from captioning.audio import pcm16_to_float, resample, to_mono
+from captioning.engine import SAMPLE_RATE_HZ, Engine, TranscribeOptions
+from captioning.processor import CaptionOptions, StreamingProcessor, Update
+from server.errors import InvalidInput
+from server.rooms.service import RoomService
+
+log = logging.getLogger("forumlive.captions")
+
+MAX_AUDIO_BYTES = 100 * 1024 * 1024
+
+
+def decode_wav(content: bytes) -> np.ndarray:
+    """16-bit PCM WAV (any rate, mono or stereo) to float32 mono 16 kHz.
+
+    Raises:
+        InvalidInput: not a WAV file, or not 16-bit PCM.
+    """
+    try:
+        with wave.open(io.BytesIO(content)) as handle:
+            if handle.getsampwidth() != 2 or handle.getcomptype() != "NONE":
+                raise InvalidInput.field("audio", "must be 16-bit PCM WAV")
+            frames = handle.readframes(handle.getnframes())
+            channels, rate = handle.getnchannels(), handle.getframerate()
+    except (wave.Error, EOFError) as exc:
+        raise InvalidInput.field("audio", f"is not a WAV file ({exc})") from None
+    return resample(to_mono(pcm16_to_float(frames), channels), rate)
+
+
+@dataclass(frozen=True)
+class Speaker:
+    speaker_id: int | None
+    name: str
+    track: str = "machine"
+    language: str = "en"
+
+    def as_data(self) -> dict[str, object]:
+        return {"speaker_id": self.speaker_id, "speaker": self.name, "track": self.track, "language": self.language}
+
+
+class CaptionService:
+    """Caption streams for live sessions, sharing one engine."""
+
+    def __init__(self, rooms: RoomService, model: str, options: CaptionOptions | None = None) -> None:
+        self.rooms = rooms
+        self.model = model
+        self.options = options or CaptionOptions()
+        self._engine: Engine | None = None
+        self._engine_lock = asyncio.Lock()
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    async def engine(self) -> Engine:
+        async with self._engine_lock:
+            if self._engine is None:
+                from captioning.engines.faster import FasterWhisperEngine
+                from captioning.models import find_model
+
+                info = find_model(self.model)
+                self._engine = await anyio.to_thread.run_sync(FasterWhisperEngine, info.path)
+            return self._engine
+
+    def play(self, session_id: int, audio: np.ndarray, speaker: Speaker, speed: float = 1.0) -> asyncio.Task[None]:
+        """Caption ``audio`` into the session as if it were spoken now (``speed`` > 1 plays faster)."""
+        task = asyncio.create_task(self._play(session_id, audio, speaker, speed))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+    async def _play(self, session_id: int, audio: np.ndarray, speaker: Speaker, speed: float) -> None:
+        engine = await self.engine()
+        processor = StreamingProcessor(engine, self.options, TranscribeOptions(language=speaker.language))
+        step = int(self.options.step_s * SAMPLE_RATE_HZ)
+        began = time.monotonic()
+        try:
+            for index, start in enumerate(range(0, len(audio), step)):
+                # Audio arrives in real time (scaled by speed): wait until this step would have been heard.
+                await asyncio.sleep(max(0.0, (index + 1) * self.options.step_s / speed - (time.monotonic() - began)))
+                processor.insert_audio(audio[start : start + step])
+                update = await anyio.to_thread.run_sync(processor.process)
+                await self._publish(session_id, speaker, update)
+            await self._publish(session_id, speaker, await anyio.to_thread.run_sync(processor.finish))
+        except Exception:
+            log.exception("captioning stopped for session %s", session_id)
+            raise
+
+    async def _publish(self, session_id: int, speaker: Speaker, update: Update) -> None:
+        finals = [(c.start_s, c.end_s, c.text) for c in update.finals]
+        partial = (update.partial.start_s, update.partial.end_s, update.partial.text) if update.partial else None
+        await self.rooms.publish_captions(session_id, speaker.as_data(), finals, partial)
+
+    async def stop(self) -> None:
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
