@@ -224,9 +224,7 @@ def commit(db: DbSession, room: Room, events: list[Event], now: float) -> list[E
                 text=data["text"],
                 created_at=at,
             )
-            db.add(row)
-            db.flush()
-            data["id"] = row.id
+            data["id"] = _insert(db, row)
         elif kind == "chat.deleted":
             message = db.get(ChatMessage, data["id"])
             if message is not None:
@@ -244,9 +242,7 @@ def commit(db: DbSession, room: Room, events: list[Event], now: float) -> list[E
                 created_at=at,
                 updated_at=at,
             )
-            db.add(row)
-            db.flush()
-            q["id"] = row.id
+            q["id"] = _insert(db, row)
         elif kind == "question.changed":
             q = data["question"]
             question = db.get(Question, q["id"])
@@ -269,9 +265,7 @@ def commit(db: DbSession, room: Room, events: list[Event], now: float) -> list[E
                     created_at=at,
                     updated_at=at,
                 )
-                db.add(row)
-                db.flush()
-                d["id"] = row.id
+                d["id"] = _insert(db, row)
             else:
                 poll = db.get(Poll, d["id"])
                 if poll is not None:
@@ -292,9 +286,7 @@ def commit(db: DbSession, room: Room, events: list[Event], now: float) -> list[E
                 end_s=data["end_s"],
                 created_at=at,
             )
-            db.add(row)
-            db.flush()
-            data["id"] = row.id
+            data["id"] = _insert(db, row)
         elif kind == "moderation.logged":
             db.add(
                 ModerationAction(
@@ -314,6 +306,13 @@ def commit(db: DbSession, room: Room, events: list[Event], now: float) -> list[E
         db.add(record)
     db.flush()
     return events
+
+
+def _insert(db: DbSession, row: ChatMessage | Question | Poll | CaptionRecord) -> int | None:
+    """Add a row and flush, so that its id can go out with the event."""
+    db.add(row)
+    db.flush()
+    return row.id
 
 
 def _vote(db: DbSession, data: dict[str, Any], at: datetime) -> None:
