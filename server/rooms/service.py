@@ -187,9 +187,7 @@ class RoomService:
         async with live.lock:
             now = time.time()
             try:
-                events = live.room.decide(connection.actor, command, now)
-                if any(e.durable for e in events):
-                    await self.database.write(store.commit, live.room, events, now)
+                events = await self._commit_and_send(live, live.room.decide(connection.actor, command, now), now)
             except RoomError as exc:
                 self.reply(connection, protocol.error(exc.code, exc.message, command.ref))
                 return
@@ -197,8 +195,6 @@ class RoomService:
                 log.exception("could not commit %s in session %s", command.type, live.room.session_id)
                 self.reply(connection, protocol.error("internal", "not saved; please try again", command.ref))
                 return
-            live.room.apply(events)
-            self._broadcast(live, events)
             if command.ref is not None:
                 self.reply(connection, protocol.ack(command.ref))
             removed = [e.data["person_id"] for e in events if e.kind == "participant.removed"]
@@ -216,11 +212,19 @@ class RoomService:
         """Send a caption update into a room: finals are committed first, partials are not stored."""
         live = await self.room(session_id)
         async with live.lock:
-            events = live.room.decide_captions(speaker, finals, partial)
-            if any(e.durable for e in events):
-                await self.database.write(store.commit, live.room, events, time.time())
-            live.room.apply(events)
-            self._broadcast(live, events)
+            await self._commit_and_send(live, live.room.decide_captions(speaker, finals, partial), time.time())
+
+    async def _commit_and_send(self, live: LiveRoom, events: list[Event], now: float) -> list[Event]:
+        """Commit the durable events, then apply and broadcast all of them (caller holds the room's lock).
+
+        Raises:
+            RoomError: the database refused (e.g. a second vote); nothing was applied or sent.
+        """
+        if any(e.durable for e in events):
+            await self.database.write(store.commit, live.room, events, now)
+        live.room.apply(events)
+        self._broadcast(live, events)
+        return events
 
     def reply(self, connection: Connection, message: dict[str, object]) -> None:
         with contextlib.suppress(SlowConsumer):
