@@ -114,6 +114,12 @@ def apply_event(view: dict[str, Any], kind: str, data: dict[str, Any], me: int) 
         view["partials"] = [p for p in view["partials"] if caption_key(p) != key]
         if data["text"]:
             view["partials"].append(data)
+    elif kind == "media.muted":
+        view["media_muted"] = [
+            m for m in view["media_muted"] if (m["person_id"], m["kind"]) != (data["person_id"], data["kind"])
+        ]
+        if data["muted"]:
+            view["media_muted"].append({"person_id": data["person_id"], "kind": data["kind"], "by": data["by"]})
     elif kind == "participant.removed":
         pass  # the removed person's connections close; presence.changed follows
     else:

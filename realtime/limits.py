@@ -22,6 +22,8 @@ RATES: dict[str, Rate] = {
     "question": Rate(burst=3, per_s=20.0),
     "vote": Rate(burst=20, per_s=0.5),
     "other": Rate(burst=20, per_s=0.2),
+    # WebRTC signaling: an offer comes with a burst of trickled ICE candidates.
+    "signal": Rate(burst=40, per_s=0.1),
 }
 
 # Moderators post announcements and run the room: a higher chat rate (slow mode exempts them too).
@@ -33,6 +35,12 @@ BUCKET_OF: dict[str, str] = {
     "question.vote": "vote",
     "question.unvote": "vote",
     "poll.vote": "vote",
+    "media.publish": "signal",
+    "media.unpublish": "signal",
+    "media.subscribe": "signal",
+    "media.answer": "signal",
+    "media.ice": "signal",
+    "media.prefs": "signal",
 }
 
 

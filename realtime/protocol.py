@@ -122,6 +122,67 @@ class LeaveStage(ClientMessage):
     type: Literal["stage.leave"]
 
 
+# Media: moderation is a room command; signaling goes to the media layer (see docs/media.md) ---------
+
+SDP_MAX_CHARS = 32 * 1024
+MediaKind = Literal["audio", "video"]
+
+
+class MuteMedia(ClientMessage):
+    """Mute or unmute a speaker's microphone or camera: one's own, or (moderators) anyone's on stage."""
+
+    type: Literal["media.mute"]
+    kind: MediaKind
+    muted: bool
+    person_id: PersonId | None = None
+
+
+class MediaSignal(ClientMessage):
+    """Base of the WebRTC signaling messages, handled by the media service rather than the room."""
+
+
+class PublishMedia(MediaSignal):
+    """An SDP offer from a person on stage for their publishing connection (first or renegotiated)."""
+
+    type: Literal["media.publish"]
+    sdp: Annotated[str, Field(min_length=1, max_length=SDP_MAX_CHARS)]
+
+
+class UnpublishMedia(MediaSignal):
+    type: Literal["media.unpublish"]
+
+
+class SubscribeMedia(MediaSignal):
+    """Ask for the stage's audio (and video unless ``video`` is false); the server replies with an offer."""
+
+    type: Literal["media.subscribe"]
+    video: bool = True
+
+
+class AnswerMedia(MediaSignal):
+    """The client's SDP answer to the server's ``media.offer`` for the subscribing connection."""
+
+    type: Literal["media.answer"]
+    sdp: Annotated[str, Field(min_length=1, max_length=SDP_MAX_CHARS)]
+
+
+class IceCandidate(MediaSignal):
+    """A trickled ICE candidate of the client (``candidate`` empty: end of candidates)."""
+
+    type: Literal["media.ice"]
+    pc: Literal["publish", "subscribe"]
+    candidate: Annotated[str, Field(max_length=1024)]
+    sdp_mid: Annotated[str, Field(max_length=64)] | None = None
+    sdp_mline_index: Annotated[int, Field(ge=0, le=255)] | None = None
+
+
+class MediaPrefs(MediaSignal):
+    """Audio-only (``video`` false) saves bandwidth: the server stops sending video to this connection."""
+
+    type: Literal["media.prefs"]
+    video: bool
+
+
 # Chat ---------------------------------------------------------------------------------------------
 
 
@@ -218,6 +279,7 @@ Command = (
     | RemoveFromStage
     | JoinStage
     | LeaveStage
+    | MuteMedia
     | SendChat
     | DeleteChat
     | MuteChat
@@ -232,11 +294,12 @@ Command = (
     | ClosePoll
     | VotePoll
 )
-AnyClientMessage = Annotated[Hello | Resume | Ping | Command, Field(discriminator="type")]
+Signal = PublishMedia | UnpublishMedia | SubscribeMedia | AnswerMedia | IceCandidate | MediaPrefs
+AnyClientMessage = Annotated[Hello | Resume | Ping | Command | Signal, Field(discriminator="type")]
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(AnyClientMessage)
 MESSAGE_TYPES = frozenset(
     model.model_fields["type"].annotation.__args__[0]  # type: ignore[union-attr]
-    for model in (Hello, Resume, Ping, *Command.__args__)  # type: ignore[attr-defined]
+    for model in (Hello, Resume, Ping, *Command.__args__, *Signal.__args__)  # type: ignore[attr-defined]
 )
 
 
@@ -249,7 +312,7 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return seen
 
 
-def parse_client(raw: str | bytes) -> Hello | Resume | Ping | Command:
+def parse_client(raw: str | bytes) -> Hello | Resume | Ping | Command | Signal:
     """Parse one client frame.
 
     Raises:
@@ -318,3 +381,9 @@ def ack(ref: str) -> dict[str, Any]:
 
 
 PONG = {"type": "pong"}
+
+# Server messages of the media layer, outside the event sequence (like ack and pong).
+MEDIA_SERVER_TYPES = frozenset(
+    {"media.config", "media.answer", "media.offer", "media.tracks", "media.levels", "media.stopped"}
+)
+SERVER_TYPES = frozenset({"welcome", "resumed", "event", "error", "ack", "pong"}) | MEDIA_SERVER_TYPES

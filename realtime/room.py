@@ -200,6 +200,8 @@ class Room:
         self.moderation: deque[dict[str, Any]] = deque(maxlen=MODERATION_KEPT)
         self.captions: deque[dict[str, Any]] = deque(maxlen=CAPTIONS_KEPT)
         self.partials: dict[str, dict[str, Any]] = {}  # the caption being spoken, per speaker and track
+        # Speakers' muted microphone/camera: person -> kind -> "self" or "moderator" (who may lift it).
+        self.media_muted: dict[int, dict[str, str]] = {}
 
     # Loading ----------------------------------------------------------------------------------------
 
@@ -425,6 +427,29 @@ class Room:
             return []
         return [Event("stage.left", {"person_id": actor.person_id})]
 
+    def _on_media_mute(self, actor: Actor, command: p.MuteMedia, now: float) -> list[Event]:
+        target = command.person_id or actor.person_id
+        current = self.media_muted.get(target, {}).get(command.kind)
+        if target != actor.person_id:
+            self._staff(actor)
+            if command.muted and target not in self.stage:
+                raise RoomError("not_on_stage", "that person is not on stage")
+            by = "moderator"
+        else:
+            if not command.muted and current == "moderator" and not actor.is_staff:
+                raise RoomError("forbidden", "a moderator muted you; ask them to unmute you")
+            by = "self"
+        if command.muted and current in {by, "moderator"}:
+            return []  # already muted, as strongly
+        if not command.muted and current is None:
+            return []
+        data = {"person_id": target, "kind": command.kind, "muted": command.muted, "by": by}
+        event = Event("media.muted", data, durable=False)
+        if by == "self":
+            return [event]
+        action = "media.mute" if command.muted else "media.unmute"
+        return [event, self._moderated(actor, action, now, target, kind=command.kind)]
+
     def _on_chat_send(self, actor: Actor, command: p.SendChat, now: float) -> list[Event]:
         if actor.person_id in self.muted:
             raise RoomError("muted", "a moderator has muted you in the chat")
@@ -623,6 +648,15 @@ class Room:
     def _apply_stage_left(self, data: dict[str, Any]) -> None:
         if data["person_id"] in self.stage:
             self.stage.remove(data["person_id"])
+
+    def _apply_media_muted(self, data: dict[str, Any]) -> None:
+        kinds = self.media_muted.setdefault(data["person_id"], {})
+        if data["muted"]:
+            kinds[data["kind"]] = data["by"]
+        else:
+            kinds.pop(data["kind"], None)
+        if not kinds:
+            del self.media_muted[data["person_id"]]
 
     def _apply_chat_posted(self, data: dict[str, Any]) -> None:
         self.chat.append(ChatMessage(data["id"], data["person_id"], data["name"], data["text"], data["at"]))

@@ -30,6 +30,7 @@ ALWAYS_PUBLIC = frozenset(
         "qa.settings",
         "caption.final",
         "caption.partial",
+        "media.muted",
     }
 )
 
@@ -159,4 +160,9 @@ def snapshot(room: Room, viewer: Actor) -> dict[str, Any]:
         "moderation": list(room.moderation) if viewer.is_staff else [],
         "captions": list(room.captions),
         "partials": list(room.partials.values()),
+        "media_muted": [
+            {"person_id": pid, "kind": kind, "by": by}
+            for pid, kinds in room.media_muted.items()
+            for kind, by in kinds.items()
+        ],
     }

@@ -143,7 +143,7 @@ def create_app(settings: Settings, *, migrate_on_start: bool = True) -> Starlett
     """Build the ASGI app. Database migrations run at start-up unless told otherwise."""
     database = Database(settings.effective_database_url)
 
-    rooms = RoomService(database)
+    rooms = RoomService(database, settings)
     captions = CaptionService(rooms, settings.captions_model)
 
     @asynccontextmanager

@@ -40,6 +40,15 @@ class Settings:
         secure_cookies: send cookies only over HTTPS (turn on behind TLS).
         invitation_ttl_h: default lifetime of speaker/moderator invitation links, in hours.
         captions_model: the Whisper model for live captions: a name (``tiny.en``) or a model directory.
+        stun_urls: STUN servers given to browsers and the server's peer connections (none by default:
+            no request leaves for a public STUN server unless configured).
+        turn_urls: TURN servers; browsers get short-lived credentials for them signed with ``turn_secret``
+            (coturn's ``use-auth-secret``).
+        turn_secret: the secret shared with the TURN server.
+        turn_ttl_s: lifetime of the TURN credentials handed out.
+        ice_host_addresses: the local addresses the server gathers ICE candidates on; empty: all of them.
+        record_audio: keep each speaker's audio (16 kHz mono WAV, from the captioning tap) under
+            ``data_dir/recordings``; off by default.
     """
 
     data_dir: Path = Path("data")
@@ -54,6 +63,12 @@ class Settings:
     secure_cookies: bool = False
     invitation_ttl_h: int = 72
     captions_model: str = "tiny.en"
+    stun_urls: tuple[str, ...] = ()
+    turn_urls: tuple[str, ...] = ()
+    turn_secret: str = ""
+    turn_ttl_s: int = 3600
+    ice_host_addresses: tuple[str, ...] = ()
+    record_audio: bool = False
 
     @property
     def effective_database_url(self) -> str:
@@ -99,6 +114,14 @@ def _int(name: str, value: str, minimum: int, maximum: int) -> int:
     if not minimum <= number <= maximum:
         raise SettingsError(f"{PREFIX}{name}: must be between {minimum} and {maximum}, got {number}")
     return number
+
+
+def _list(name: str, value: str, schemes: tuple[str, ...] = ()) -> tuple[str, ...]:
+    items = tuple(item.strip() for item in value.split(",") if item.strip())
+    for item in items:
+        if schemes and not item.startswith(schemes):
+            raise SettingsError(f"{PREFIX}{name}: {item!r} must start with {' or '.join(schemes)}")
+    return items
 
 
 def _origins(value: str) -> tuple[str, ...]:
@@ -148,10 +171,24 @@ def load_settings(
         kwargs["invitation_ttl_h"] = _int("INVITATION_TTL_H", env["INVITATION_TTL_H"], 1, 24 * 365)
     if env.get("CAPTIONS_MODEL"):
         kwargs["captions_model"] = env["CAPTIONS_MODEL"]
+    if "STUN_URLS" in env:
+        kwargs["stun_urls"] = _list("STUN_URLS", env["STUN_URLS"], ("stun:", "stuns:"))
+    if "TURN_URLS" in env:
+        kwargs["turn_urls"] = _list("TURN_URLS", env["TURN_URLS"], ("turn:", "turns:"))
+    if env.get("TURN_SECRET"):
+        kwargs["turn_secret"] = env["TURN_SECRET"]
+    if "TURN_TTL_S" in env:
+        kwargs["turn_ttl_s"] = _int("TURN_TTL_S", env["TURN_TTL_S"], 60, 7 * 24 * 3600)
+    if "ICE_HOST_ADDRESSES" in env:
+        kwargs["ice_host_addresses"] = _list("ICE_HOST_ADDRESSES", env["ICE_HOST_ADDRESSES"])
+    if "RECORD_AUDIO" in env:
+        kwargs["record_audio"] = _bool("RECORD_AUDIO", env["RECORD_AUDIO"])
     if env.get("SECRET_KEY"):
         kwargs["secret_key"] = env["SECRET_KEY"]
     kwargs.update(overrides)
     settings = Settings(**kwargs)  # type: ignore[arg-type]
+    if settings.turn_urls and not settings.turn_secret:
+        raise SettingsError(f"{PREFIX}TURN_URLS needs {PREFIX}TURN_SECRET (the TURN server's auth secret)")
     if not settings.secret_key:
         settings = replace(settings, secret_key=stored_secret_key(settings.data_dir))
     return settings

@@ -95,6 +95,15 @@ async def _serve(websocket: WebSocket, service: RoomService, live, connection) -
             continue
         if isinstance(message, protocol.Ping):
             service.reply(connection, protocol.PONG)
+        elif isinstance(message, protocol.MediaSignal):
+            wait = connection.limits.take(message.type)
+            if wait:
+                service.reply(
+                    connection,
+                    protocol.error("rate_limited", f"too fast; try again in {wait:.1f} s", message.ref, wait),
+                )
+            else:
+                await service.media.handle(live, connection, message)
         elif isinstance(message, protocol.Hello | protocol.Resume):
             service.reply(
                 connection, protocol.error("already_started", "hello/resume only as the first message", message.ref)

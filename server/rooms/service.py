@@ -23,6 +23,8 @@ from realtime.room import Actor, Room, RoomError
 from realtime.views import render, snapshot
 from server import attendance
 from server.rooms import store
+from server.rooms.media import MediaService
+from server.settings import Settings
 from server.storage.db import Database
 
 log = logging.getLogger("forumlive.rooms")
@@ -74,8 +76,11 @@ class LiveRoom:
 class RoomService:
     """Live rooms of this process, loaded from the database on first use."""
 
-    def __init__(self, database: Database, presence_flush_s: float = PRESENCE_FLUSH_S) -> None:
+    def __init__(
+        self, database: Database, settings: Settings | None = None, presence_flush_s: float = PRESENCE_FLUSH_S
+    ) -> None:
         self.database = database
+        self.media = MediaService(settings or Settings(), self.reply)
         self.presence_flush_s = presence_flush_s
         self.rooms: dict[int, LiveRoom] = {}
         self._loading = asyncio.Lock()
@@ -88,6 +93,7 @@ class RoomService:
         self._heartbeat = asyncio.create_task(self._touch_visits())
 
     async def stop(self) -> None:
+        await self.media.stop()
         for live in self.rooms.values():
             if live.presence_task is not None:
                 live.presence_task.cancel()
@@ -171,6 +177,7 @@ class RoomService:
             self._broadcast(live, events)
             self._schedule_presence(live)
             last_one = not live.of_person(connection.actor.person_id)
+        await self.media.leave(live.room.session_id, connection)
         if last_one:
             await self.database.write(attendance.close_visit, connection.visit_id, store.to_time(time.time()))
 
@@ -224,6 +231,7 @@ class RoomService:
             await self.database.write(store.commit, live.room, events, now)
         live.room.apply(events)
         self._broadcast(live, events)
+        await self.media.on_events(live, events)
         return events
 
     def reply(self, connection: Connection, message: dict[str, object]) -> None:

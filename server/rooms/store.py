@@ -45,7 +45,7 @@ from server.storage.models import (
 )
 
 # Presence and hands live only in memory: after a restart people reconnect and raise hands again.
-EPHEMERAL = frozenset({"presence.changed", "hand.raised", "hand.lowered", "caption.partial"})
+EPHEMERAL = frozenset({"presence.changed", "hand.raised", "hand.lowered", "caption.partial", "media.muted"})
 
 
 def to_time(now: float) -> datetime:

@@ -20,7 +20,7 @@ EVENT_KINDS = ALWAYS_PUBLIC | {
     "poll.changed",
     "poll.voted",
 }
-SERVER_TYPES = {"welcome", "resumed", "event", "error", "ack", "pong"}
+SERVER_TYPES = protocol.SERVER_TYPES
 
 
 def _blocks(tag: str) -> list[dict]:

@@ -254,3 +254,33 @@ def test_captions_partials_replace_and_finals_accumulate() -> None:
     assert view["partials"] == []
     assert client.view == view
     assert [e.durable for e in events] == [False, True, False]
+
+
+def test_media_mute_rules() -> None:
+    """Self-mute on stage; moderators mute anyone on stage; only a moderator lifts a moderator's mute."""
+    h = Harness()
+    h.do(SPEAKER, p.JoinStage(type="stage.join"))
+    muted = h.do(SPEAKER, p.MuteMedia(type="media.mute", kind="video", muted=True))
+    assert [e.data for e in muted] == [{"person_id": 3, "kind": "video", "muted": True, "by": "self"}]
+    assert h.do(SPEAKER, p.MuteMedia(type="media.mute", kind="video", muted=True)) == []  # already
+    h.do(SPEAKER, p.MuteMedia(type="media.mute", kind="video", muted=False))
+    with pytest.raises(RoomError) as info:
+        h.do(ANA, p.MuteMedia(type="media.mute", kind="audio", muted=True, person_id=3))
+    assert info.value.code == "forbidden"
+    with pytest.raises(RoomError) as info:
+        h.do(MOD, p.MuteMedia(type="media.mute", kind="audio", muted=True, person_id=4))
+    assert info.value.code == "not_on_stage"
+    events = h.do(MOD, p.MuteMedia(type="media.mute", kind="audio", muted=True, person_id=3))
+    assert [e.kind for e in events] == ["media.muted", "moderation.logged"]
+    assert h.view(ANA)["media_muted"] == [{"person_id": 3, "kind": "audio", "by": "moderator"}]
+    with pytest.raises(RoomError) as info:
+        h.do(SPEAKER, p.MuteMedia(type="media.mute", kind="audio", muted=False))
+    assert "moderator" in info.value.message
+    assert h.do(SPEAKER, p.MuteMedia(type="media.mute", kind="audio", muted=True)) == []  # muted already, harder
+    h.do(MOD, p.MuteMedia(type="media.mute", kind="audio", muted=False, person_id=3))
+    assert h.view(ANA)["media_muted"] == []
+    client = ClientState(ANA.person_id, {"epoch": h.room.log.epoch, "seq": h.room.log.seq, "snapshot": h.view(ANA)})
+    events = h.do(MOD, p.MuteMedia(type="media.mute", kind="video", muted=True, person_id=3))
+    for event in events:
+        client.receive(json.loads(render(h.room, event, ANA)))
+    assert client.view["media_muted"] == h.view(ANA)["media_muted"]

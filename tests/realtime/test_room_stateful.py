@@ -45,6 +45,7 @@ participant_commands = st.one_of(
     st.builds(p.LowerHand, type=st.just("hand.lower")),
     st.builds(p.JoinStage, type=st.just("stage.join")),
     st.builds(p.LeaveStage, type=st.just("stage.leave")),
+    st.builds(p.MuteMedia, type=st.just("media.mute"), kind=st.sampled_from(["audio", "video"]), muted=st.booleans()),
 )
 moderator_commands = st.one_of(
     st.builds(p.DeleteChat, type=st.just("chat.delete"), message_id=ids),
@@ -72,6 +73,13 @@ moderator_commands = st.one_of(
     st.builds(p.InviteToStage, type=st.just("stage.invite"), person_id=pids),
     st.builds(p.RemoveFromStage, type=st.just("stage.remove"), person_id=pids),
     st.builds(p.LockRoom, type=st.just("room.lock"), locked=st.booleans()),
+    st.builds(
+        p.MuteMedia,
+        type=st.just("media.mute"),
+        person_id=pids,
+        kind=st.sampled_from(["audio", "video"]),
+        muted=st.booleans(),
+    ),
 )
 
 
