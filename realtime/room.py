@@ -441,14 +441,21 @@ class Room:
             by = "self"
         if command.muted and current in {by, "moderator"}:
             return []  # already muted, as strongly
+        if not command.muted and current in {None, "self"} and by == "moderator":
+            return []  # only the speaker turns their own microphone or camera on
         if not command.muted and current is None:
             return []
         data = {"person_id": target, "kind": command.kind, "muted": command.muted, "by": by}
-        event = Event("media.muted", data, durable=False)
         if by == "self":
-            return [event]
-        action = "media.mute" if command.muted else "media.unmute"
-        return [event, self._moderated(actor, action, now, target, kind=command.kind)]
+            return [Event("media.muted", data, durable=False)]
+        if not command.muted:
+            # Lifting a moderator's mute hands control back: the speaker stays muted until they unmute.
+            data = {**data, "muted": True, "by": "self"}
+        action = "media.mute" if command.muted else "media.allow"
+        return [
+            Event("media.muted", data, durable=False),
+            self._moderated(actor, action, now, target, kind=command.kind),
+        ]
 
     def _on_chat_send(self, actor: Actor, command: p.SendChat, now: float) -> list[Event]:
         if actor.person_id in self.muted:

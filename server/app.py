@@ -29,6 +29,7 @@ from server import api, pages
 from server.captions import CaptionService
 from server.errors import ForumliveError, TooManyRequests
 from server.ratelimit import SIGNIN_FAILURES, SIGNIN_WINDOW_S, AttemptLimiter
+from server.recording import AudioRecorder
 from server.rooms.endpoint import room_socket
 from server.rooms.service import RoomService
 from server.settings import Settings
@@ -145,6 +146,8 @@ def create_app(settings: Settings, *, migrate_on_start: bool = True) -> Starlett
 
     rooms = RoomService(database, settings)
     captions = CaptionService(rooms, settings.captions_model)
+    if settings.record_audio:
+        rooms.media.tap_listeners.append(AudioRecorder(settings.data_dir / "recordings"))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -180,7 +180,14 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer
         [forumlive_command(), "demo", "--port", str(port), "--data-dir", str(data_dir)],
         stdout=log,
         stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        # Loopback WebRTC needs ICE on 127.0.0.1 (aioice skips it by default); the media tests read the
+        # speakers' recorded audio.
+        env={
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "FORUMLIVE_ICE_HOST_ADDRESSES": "127.0.0.1",
+            "FORUMLIVE_RECORD_AUDIO": "1",
+        },
     )
     try:
         wait_for_http(f"http://127.0.0.1:{port}/healthz", process)

@@ -27,6 +27,8 @@ SAMPLE_RATE = 16000
 CONSUMER_QUEUE = 500
 # Levels are shown from this floor (silence) to 0 dBFS.
 LEVEL_FLOOR_DB = -60.0
+# A level older than this is no level: the speaker went quiet on the wire.
+LEVEL_STALE_S = 0.3
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,8 @@ class AudioTap:
 
     def __init__(self, person_id: int) -> None:
         self.person_id = person_id
-        self.level = 0.0
+        self._level = 0.0
+        self._fed_at = 0.0
         self.decoded_s = 0.0
         self.errors = 0
         self._decoder = av.CodecContext.create("libopus", "r")
@@ -69,6 +72,11 @@ class AudioTap:
         self._resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
         self._consumers: list[asyncio.Queue[PcmChunk | None]] = []
         self._closed = False
+
+    @property
+    def level(self) -> float:
+        """The recent level; 0 when nothing arrived for a while (muted, or the browser stopped sending)."""
+        return self._level if time.monotonic() - self._fed_at < LEVEL_STALE_S else 0.0
 
     def feed(self, packet: av.Packet) -> None:
         """Decode one encoded Opus packet (pts in 1/48000 s) and hand the PCM to the consumers."""
@@ -83,7 +91,8 @@ class AudioTap:
             pcm = np.concatenate([f.to_ndarray().reshape(-1) for f in self._resampler.resample(frame)] or [_EMPTY])
             if pcm.size == 0:
                 continue
-            self.level = 0.7 * self.level + 0.3 * level_of(pcm)
+            self._level = 0.7 * self._level + 0.3 * level_of(pcm)
+            self._fed_at = time.monotonic()
             self.decoded_s += pcm.size / SAMPLE_RATE
             if self._consumers:
                 self._deliver(PcmChunk(pcm.astype(np.int16, copy=False), start_s, arrived))
@@ -100,23 +109,28 @@ class AudioTap:
         """The speaker stopped publishing: every stream ends after the chunks already queued."""
         if not self._closed:
             self._closed = True
-            self.level = 0.0
+            self._level = 0.0
             for queue in self._consumers:
                 if queue.full():
                     queue.get_nowait()
                 queue.put_nowait(None)
 
-    async def stream(self) -> AsyncIterator[PcmChunk]:
-        """The PCM from now until the speaker stops (or the consumer stops iterating)."""
+    def stream(self) -> AsyncIterator[PcmChunk]:
+        """The PCM from now until the speaker stops (or the consumer stops iterating); registered at once."""
         queue: asyncio.Queue[PcmChunk | None] = asyncio.Queue(CONSUMER_QUEUE)
         if self._closed:
-            return
-        self._consumers.append(queue)
+            queue.put_nowait(None)
+        else:
+            self._consumers.append(queue)
+        return self._drain(queue)
+
+    async def _drain(self, queue: asyncio.Queue[PcmChunk | None]) -> AsyncIterator[PcmChunk]:
         try:
             while (chunk := await queue.get()) is not None:
                 yield chunk
         finally:
-            self._consumers.remove(queue)
+            if queue in self._consumers:
+                self._consumers.remove(queue)
 
 
 _EMPTY = np.zeros(0, dtype=np.int16)

@@ -269,7 +269,8 @@ class MediaService:
             raise MediaError("no_connection", f"no {message.pc} connection to add a candidate to")
         line = message.candidate.removeprefix("candidate:").strip()
         if not line:
-            return  # end of candidates
+            await peer.pc.addIceCandidate(None)  # end of candidates
+            return
         try:
             candidate = candidate_from_sdp(line)
         except Exception:  # aiortc's parser raises ValueError, IndexError or AssertionError

@@ -278,6 +278,10 @@ def test_media_mute_rules() -> None:
     assert "moderator" in info.value.message
     assert h.do(SPEAKER, p.MuteMedia(type="media.mute", kind="audio", muted=True)) == []  # muted already, harder
     h.do(MOD, p.MuteMedia(type="media.mute", kind="audio", muted=False, person_id=3))
+    # Lifting the moderator's mute hands control back: the speaker unmutes when ready.
+    assert h.view(ANA)["media_muted"] == [{"person_id": 3, "kind": "audio", "by": "self"}]
+    assert h.do(MOD, p.MuteMedia(type="media.mute", kind="audio", muted=False, person_id=3)) == []
+    h.do(SPEAKER, p.MuteMedia(type="media.mute", kind="audio", muted=False))
     assert h.view(ANA)["media_muted"] == []
     client = ClientState(ANA.person_id, {"epoch": h.room.log.epoch, "seq": h.room.log.seq, "snapshot": h.view(ANA)})
     events = h.do(MOD, p.MuteMedia(type="media.mute", kind="video", muted=True, person_id=3))

@@ -212,6 +212,9 @@ async def test_moderator_mute_drops_packets_on_the_server(harness: Harness) -> N
         harness.room.decide(SPEAKER, p.MuteMedia(type="media.mute", kind="audio", muted=False), 0.0)
     events = harness.room.decide(MODERATOR, p.MuteMedia(type="media.mute", kind="audio", muted=False, person_id=1), 0.0)
     await harness.media.on_events(harness.live, harness.apply(*events))
+    assert await _count_packets(tracks[0], 1.0) == [], "allowed, but still muted until the speaker unmutes"
+    events = harness.room.decide(SPEAKER, p.MuteMedia(type="media.mute", kind="audio", muted=False), 0.0)
+    await harness.media.on_events(harness.live, harness.apply(*events))
     assert len(await _count_packets(tracks[0], 1.0)) > 20
 
 
@@ -341,3 +344,16 @@ async def test_audio_only_listeners_get_no_video_until_they_ask(harness: Harness
     await harness.media.handle(harness.live, connection, p.MediaPrefs(type="media.prefs", video=False))
     tracks = await harness.next(LISTENER.person_id, "media.tracks")
     assert {(t["kind"], t["person_id"]) for t in tracks["tracks"]} == {("audio", 1), ("video", None)}
+
+
+async def test_levels_follow_the_speaker_and_fall_to_zero_when_muted(harness: Harness) -> None:
+    await harness.publish()
+    await harness.subscribe()
+    loud = await harness.next(LISTENER.person_id, "media.levels")
+    while loud["levels"].get("1", 0) < 0.3:
+        loud = await harness.next(LISTENER.person_id, "media.levels")
+    events = harness.room.decide(MODERATOR, p.MuteMedia(type="media.mute", kind="audio", muted=True, person_id=1), 0.0)
+    await harness.media.on_events(harness.live, harness.apply(*events))
+    quiet = await harness.next(LISTENER.person_id, "media.levels")
+    while quiet["levels"].get("1") != 0.0:
+        quiet = await harness.next(LISTENER.person_id, "media.levels")

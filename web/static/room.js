@@ -1,6 +1,8 @@
 // The live room page: one WebSocket, a snapshot kept current by events, and panels drawn from it.
 // Events are applied as realtime/client.py applies them (the reference model the tests check).
-// Untrusted text is only ever set with textContent.
+// Untrusted text is only ever set with textContent. Sound and pictures: media.js.
+
+import { RoomMedia } from "/static/media.js";
 
 const root = document.getElementById("room");
 const sessionId = Number(root.dataset.sessionId);
@@ -44,6 +46,26 @@ function send(message) {
   }
   state.refs += 1;
   state.socket.send(JSON.stringify({ ...message, ref: `r${state.refs}` }));
+}
+
+// Signaling messages carry no ref: the answer is the reply.
+function sendRaw(message) {
+  if (state.socket && state.socket.readyState === WebSocket.OPEN) state.socket.send(JSON.stringify(message));
+}
+
+const media = new RoomMedia({
+  send: sendRaw,
+  me,
+  onChange: () => { if (state.view) renderStage(state.view); },
+  onError: (text) => { const box = $("media-error"); box.textContent = text; box.hidden = false; },
+  onStatus: (text) => { $("media-status").textContent = text; },
+});
+
+function startMedia() {
+  media.reset();
+  $("media-error").hidden = true;
+  if (window.RTCPeerConnection) media.listen(!$("audio-only").checked);
+  else $("media-status").textContent = "This browser cannot play the stage's sound; captions still work.";
 }
 
 function showError(text) {
@@ -100,10 +122,12 @@ function receive(message) {
       state.you = message.you;
       ready();
       renderAll();
+      startMedia();
       break;
     case "resumed":
       state.epoch = message.epoch;
       ready();
+      startMedia(); // the server closed this page's peer connections with the old socket
       break;
     case "event":
       if (message.epoch !== state.epoch || message.seq <= state.seq) return; // duplicate or stale
@@ -119,6 +143,7 @@ function receive(message) {
       showError(message.message);
       break;
     default:
+      if (message.type && message.type.startsWith("media.")) media.handle(message);
       break;
   }
 }
@@ -187,6 +212,10 @@ function applyEvent(view, kind, data) {
       for (const p of view.polls) if (p.id === data.id) { p.counts = data.counts; p.voters = data.voters; }
       if (data.voter_id === me) view.my_poll_votes[String(data.id)] = data.choice;
       break;
+    case "media.muted":
+      view.media_muted = view.media_muted.filter((m) => m.person_id !== data.person_id || m.kind !== data.kind);
+      if (data.muted) view.media_muted.push({ person_id: data.person_id, kind: data.kind, by: data.by });
+      break;
     case "moderation.logged": view.moderation = view.moderation.concat([data]).slice(-MODERATION_KEPT); break;
     case "caption.final": view.captions = view.captions.concat([data]).slice(-CAPTIONS_KEPT); break;
     case "caption.partial": {
@@ -200,6 +229,10 @@ function applyEvent(view, kind, data) {
 }
 
 function announceEvent(kind, data) {
+  if (kind === "media.muted" && data.person_id === me && data.by === "moderator") {
+    announce(`A moderator turned off your ${data.kind === "audio" ? "microphone" : "camera"}.`);
+  }
+  if (kind === "stage.left" && data.person_id === me) media.stopLocal("You left the stage.");
   if (kind === "question.asked" && data.question.text) announce(`New question: ${data.question.text}`);
   if (kind === "question.changed" && data.question.status === "answered") announce(`Question answered: ${data.question.text}`);
   if (kind === "question.changed" && data.was === "pending" && data.question.status === "approved") {
@@ -221,7 +254,7 @@ function nameOf(id) {
 // Which panels an event kind changes; everything else stays as it is (and keeps focus).
 const PANELS = {
   presence: ["header", "stage", "roster"], room: ["header", "stage", "chat", "questions"], participant: ["roster"],
-  hand: ["stage"], stage: ["stage", "roster"], chat: ["chat"], qa: ["chat"], question: ["questions"],
+  hand: ["stage"], stage: ["stage", "roster"], media: ["stage"], chat: ["chat"], qa: ["chat"], question: ["questions"],
   poll: ["polls"], moderation: ["moderation"], caption: ["captions"],
 };
 
@@ -280,10 +313,43 @@ function renderCaptions(view) {
   $("caption-partial").textContent = view.partials.map((p) => p.text).join(" ");
 }
 
+const mutedBy = (view, pid, kind) => (view.media_muted.find((m) => m.person_id === pid && m.kind === kind) || {}).by;
+
+function levelBar(level) {
+  const bar = el("span", { class: "tile-level", "aria-hidden": "true" });
+  bar.style.setProperty("--level", String(level)); // CSSOM, allowed by the page's style-src 'self'
+  return bar;
+}
+
+function stageTile(view, p) {
+  const micOff = mutedBy(view, p.id, "audio");
+  const cameraOff = mutedBy(view, p.id, "video");
+  const level = micOff ? 0 : Number(media.levels[String(p.id)] || 0);
+  const video = cameraOff ? null : media.videoOf(p.id);
+  const tile = el("li", { class: `stage-tile${level >= 0.3 && !micOff ? " speaking" : ""}`, "data-person": p.id },
+    video || el("span", { class: "avatar", "aria-hidden": "true", text: p.name.split(/\s+/).map((w) => w[0]).join("").slice(0, 2) }),
+    el("span", { class: "tile-name", text: p.name }),
+    levelBar(level),
+    micOff ? el("span", { class: "badge", text: micOff === "moderator" ? "muted by a moderator" : "mic off" }) : null,
+    cameraOff ? el("span", { class: "badge", text: "camera off" }) : null);
+  if (video && video.paused) video.play().catch(() => {});
+  if (isStaff && p.id !== me) {
+    tile.append(el("div", { class: "row" },
+      el("button", { type: "button", class: "link-button", text: micOff === "moderator" ? "Allow mic" : "Mute mic",
+        "aria-label": `${micOff === "moderator" ? "Allow the microphone of" : "Mute"} ${p.name}`,
+        onclick: () => send({ type: "media.mute", person_id: p.id, kind: "audio", muted: micOff !== "moderator" }) }),
+      el("button", { type: "button", class: "link-button", text: cameraOff === "moderator" ? "Allow camera" : "Stop camera",
+        "aria-label": `${cameraOff === "moderator" ? "Allow the camera of" : "Stop the camera of"} ${p.name}`,
+        onclick: () => send({ type: "media.mute", person_id: p.id, kind: "video", muted: cameraOff !== "moderator" }) }),
+      el("button", { type: "button", class: "link-button", text: "Send back", "aria-label": `Send ${p.name} back to the audience`,
+        onclick: () => send({ type: "stage.remove", person_id: p.id }) })));
+  }
+  return tile;
+}
+
 function renderStage(view) {
-  $("stage-list").replaceChildren(...view.stage.map((p) => el("li", {}, el("span", { text: p.name }),
-    isStaff && p.id !== me ? el("button", { type: "button", class: "link-button", text: "Send back",
-      onclick: () => send({ type: "stage.remove", person_id: p.id }) }) : null)));
+  $("stage-list").replaceChildren(...view.stage.map((p) => stageTile(view, p)));
+  if (!view.stage.length) $("stage-list").append(el("li", { class: "hint", text: "No one is on stage yet." }));
   $("hand-list").replaceChildren(...view.hands.map((h) => el("li", {}, el("span", { text: h.name }),
     isStaff ? el("button", { type: "button", class: "link-button", text: "Invite to stage",
       onclick: () => send({ type: "stage.invite", person_id: h.person_id }) }) : null,
@@ -297,6 +363,41 @@ function renderStage(view) {
   hand.disabled = onStage || view.state === "ended";
   const stageButton = $("stage-button");
   if (stageButton) stageButton.textContent = onStage ? "Leave the stage" : "Join the stage";
+  renderSpeakerControls(view, onStage);
+  $("sound-button").hidden = !media.soundBlocked;
+}
+
+function renderSpeakerControls(view, onStage) {
+  const controls = $("speaker-controls");
+  if (onStage && controls.hidden) fillDevices();
+  controls.hidden = !onStage;
+  const micOff = mutedBy(view, me, "audio");
+  const cameraOff = mutedBy(view, me, "video");
+  const publishing = media.publishing;
+  $("publish-button").textContent = publishing ? "Stop my microphone" : "Start my microphone";
+  const mic = $("mic-button");
+  mic.disabled = !publishing || (micOff === "moderator" && !isStaff);
+  mic.textContent = micOff ? "Unmute" : "Mute";
+  mic.setAttribute("aria-pressed", String(Boolean(micOff)));
+  const camera = $("camera-button");
+  camera.disabled = !publishing || cameraOff === "moderator";
+  const cameraOn = Boolean(media.local.video);
+  camera.textContent = cameraOn ? "Turn camera off" : "Turn camera on";
+  camera.setAttribute("aria-pressed", String(cameraOn));
+  if (media.local.audio) media.local.audio.enabled = !micOff; // the microphone follows the room's state
+  if (cameraOff === "moderator" && cameraOn) media.setCamera(false);
+}
+
+async function fillDevices() {
+  const { audio, video } = await media.devices();
+  const fill = (select, devices, none) => {
+    const chosen = select.value;
+    select.replaceChildren(...(devices.length ? devices : [{ deviceId: "", label: none }]).map((d, i) =>
+      el("option", { value: d.deviceId, text: d.label || `${none.split(" ")[1] || "Device"} ${i + 1}` })));
+    if (chosen) select.value = chosen;
+  };
+  fill($("mic-select"), audio, "No microphone found");
+  fill($("camera-select"), video, "No camera found");
 }
 
 function renderChat(view) {
@@ -440,6 +541,17 @@ $("ask-form").addEventListener("submit", (event) => {
   text.value = "";
 });
 $("captions-on").addEventListener("change", () => renderCaptions(state.view));
+$("audio-only").addEventListener("change", (e) => media.setVideo(!e.target.checked));
+$("sound-button").addEventListener("click", () => media.unblockSound());
+$("publish-button").addEventListener("click", async () => {
+  $("media-error").hidden = true;
+  if (media.publishing) media.stopPublishing();
+  else await media.startPublishing({ micId: $("mic-select").value, studio: $("studio-audio").checked });
+  fillDevices(); // labels become known once permission is granted
+});
+$("mic-button").addEventListener("click", () => media.setMicMuted(!mutedBy(state.view, me, "audio")));
+$("camera-button").addEventListener("click", () => media.setCamera(!media.local.video, $("camera-select").value));
+$("mic-select").addEventListener("change", (e) => media.switchMic(e.target.value, $("studio-audio").checked));
 $("hand-button").addEventListener("click", () => {
   const raised = state.view.hands.some((h) => h.person_id === me);
   send(raised ? { type: "hand.lower" } : { type: "hand.raise" });

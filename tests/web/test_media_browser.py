@@ -1,0 +1,236 @@
+"""Sound end to end in headless Chromium on loopback: a speaker page publishes a speech WAV through
+Chromium's fake microphone, a listener page hears it, and the server's captioning tap received it.
+
+Chromium plays ``tests/data/speech/jfk.wav`` as its microphone (``%noloop``: once). The listener's
+page measures what its <audio> element receives with a WebAudio analyser; the server (started with
+``FORUMLIVE_RECORD_AUDIO=1``) keeps what its tap decoded, which is compared with the file.
+"""
+
+from __future__ import annotations
+
+import time
+import wave
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx2
+import numpy as np
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.conftest import DemoServer
+from tests.web.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_FLAGS, sign_in
+
+pytestmark = pytest.mark.browser
+
+SPEECH = Path(__file__).resolve().parents[1] / "data" / "speech" / "jfk.wav"
+# After the file, Chromium's fake microphone plays test tones: the file gets silence after the speech so
+# that the speaker has stopped before they start.
+SILENCE_AFTER_S = 6
+MEDIA_FLAGS = [
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+    "--allow-loopback-in-peer-connection",
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
+    "--autoplay-policy=no-user-gesture-required",
+]
+
+# Samples the RMS level of every <audio> the room page plays, every 50 ms, into window.heard.
+LISTEN_JS = """
+() => {
+  window.heard = [];
+  const context = new AudioContext();
+  const watched = new Set();
+  const watch = () => {
+    for (const audio of document.querySelectorAll('#media-audio audio')) {
+      if (watched.has(audio) || !audio.srcObject) continue;
+      watched.add(audio);
+      const analyser = context.createAnalyser();
+      analyser.fftSize = 1024;
+      context.createMediaStreamSource(audio.srcObject).connect(analyser);
+      const data = new Float32Array(analyser.fftSize);
+      setInterval(() => {
+        analyser.getFloatTimeDomainData(data);
+        let sum = 0;
+        for (const x of data) sum += x * x;
+        window.heard.push([performance.now() / 1000, Math.sqrt(sum / data.length)]);
+      }, 50);
+    }
+  };
+  setInterval(watch, 100);
+  watch();
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def media_browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
+    samples, rate = _read_wav(SPEECH)
+    microphone = tmp_path_factory.mktemp("media") / "microphone.wav"
+    with wave.open(str(microphone), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(np.concatenate([samples, np.zeros(rate * SILENCE_AFTER_S, np.int16)]).tobytes())
+    flags = [*CHROMIUM_FLAGS, *MEDIA_FLAGS, f"--use-file-for-fake-audio-capture={microphone}%noloop"]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=flags)
+        yield browser
+        browser.close()
+
+
+def _open(browser: Browser, demo_server: DemoServer, errors: list[str]) -> Page:
+    context = browser.new_context(base_url=demo_server.url)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    return page
+
+
+def _session_with_speaker(demo_server: DemoServer) -> int:
+    sessions = httpx2.get(f"{demo_server.url}/api/sessions?status=live").json()["sessions"]
+    return next(s["id"] for s in sessions if any(p["name"] == "Hana Al-Sayed" for p in s["speakers"]))
+
+
+def _active_span(samples: np.ndarray, rate: int, window_s: float = 0.05, threshold: float = 0.1) -> float:
+    """Seconds from the first to the last window louder than ``threshold`` × the loudest window."""
+    window = int(rate * window_s)
+    frames = len(samples) // window
+    rms = np.sqrt(np.mean(np.square(samples[: frames * window].astype(np.float32).reshape(frames, window)), axis=1))
+    loud = np.flatnonzero(rms > threshold * rms.max())
+    return float((loud[-1] - loud[0] + 1) * window_s)
+
+
+def _envelope(samples: np.ndarray, window: int = 1600) -> np.ndarray:
+    frames = len(samples) // window
+    return np.sqrt(np.mean(np.square(samples[: frames * window].astype(np.float32).reshape(frames, window)), axis=1))
+
+
+def _best_correlation(a: np.ndarray, b: np.ndarray, max_shift: int = 20) -> float:
+    best = -1.0
+    for shift in range(-max_shift, max_shift + 1):
+        x, y = (a[shift:], b) if shift >= 0 else (a, b[-shift:])
+        n = min(len(x), len(y))
+        if n > 20:
+            best = max(best, float(np.corrcoef(x[:n], y[:n])[0, 1]))
+    return best
+
+
+def _read_wav(path: Path) -> tuple[np.ndarray, int]:
+    with wave.open(str(path)) as w:
+        return np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16), w.getframerate()
+
+
+def test_speaker_is_heard_by_a_listener_and_tapped_by_the_server(
+    media_browser: Browser, demo_server: DemoServer
+) -> None:
+    accounts = demo_server.accounts
+    session_id = _session_with_speaker(demo_server)
+    errors: list[str] = []
+    speaker = _open(media_browser, demo_server, errors)
+    listener = _open(media_browser, demo_server, errors)
+    sign_in(speaker, "speaker@demo.forumlive.org", accounts["speaker@demo.forumlive.org"]["password"])
+    sign_in(listener, "olena@demo.forumlive.org", accounts["olena@demo.forumlive.org"]["password"])
+    recordings = demo_server.data_dir / "recordings" / f"session-{session_id}"
+    before = set(recordings.glob("*.wav")) if recordings.exists() else set()
+
+    listener.goto(f"/sessions/{session_id}/room")
+    expect(listener.locator("#room-state")).to_have_text("Live")
+    # The listener's page subscribes on arrival and gets one idle audio slot before anyone speaks.
+    expect(listener.locator("#media-audio audio")).to_have_count(1)
+    listener.evaluate(LISTEN_JS)
+
+    speaker.goto(f"/sessions/{session_id}/room")
+    speaker.get_by_role("button", name="Join the stage").click()
+    controls = speaker.locator("#speaker-controls")
+    expect(controls).to_be_visible()
+    speaker.get_by_label("Studio sound").check()  # no echo cancellation, noise suppression or gain
+    speaker.get_by_role("button", name="Start my microphone").click()
+    expect(speaker.locator("#media-status")).to_have_text("You are on air.")
+    expect(speaker.get_by_role("button", name="Mute")).to_be_enabled()
+    tile = listener.locator(".stage-tile", has_text="Hana Al-Sayed")
+    expect(tile).to_be_visible()
+    expect(tile).to_have_class("stage-tile speaking", timeout=10_000)  # the server's level for her
+
+    with wave.open(str(SPEECH)) as w:
+        file_s = w.getnframes() / w.getframerate()
+    time.sleep(file_s + 1.5)  # the fake microphone plays the file once, in real time
+    listener.screenshot(path=str(ARTIFACTS / "room-media-listener.png"), full_page=True)
+    speaker.get_by_role("button", name="Stop my microphone").click()
+    expect(speaker.get_by_role("button", name="Start my microphone")).to_be_visible()
+    speaker.get_by_role("button", name="Leave the stage").click()
+    expect(listener.locator(".stage-tile")).to_have_count(0)
+
+    heard = np.array(listener.evaluate("window.heard"))
+    loud = heard[heard[:, 1] > 0.1 * heard[:, 1].max()]
+    assert heard[:, 1].max() > 0.01, "the listener's page received sound"
+    heard_s = loud[-1, 0] - loud[0, 0]
+    source, rate = _read_wav(SPEECH)
+    source_span = _active_span(source, rate)
+    assert abs(heard_s - source_span) < 1.5, f"heard {heard_s:.1f} s of a {source_span:.1f} s talk"
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not set(recordings.glob("*.wav")) - before:
+        time.sleep(0.2)
+    (recording,) = set(recordings.glob("*.wav")) - before
+    for _ in range(50):  # the header is completed when the publication ends
+        tapped, tapped_rate = _read_wav(recording)
+        if len(tapped):
+            break
+        time.sleep(0.2)
+    assert tapped_rate == 16000
+    tapped_span = _active_span(tapped, tapped_rate)
+    assert abs(tapped_span - source_span) < 0.5, f"tap {tapped_span:.2f} s vs file {source_span:.2f} s"
+    correlation = _best_correlation(_envelope(source), _envelope(tapped))
+    assert correlation >= 0.9, f"envelope correlation {correlation:.3f}"
+    assert errors == []
+
+
+def test_camera_and_moderator_mutes_reach_every_page(media_browser: Browser, demo_server: DemoServer) -> None:
+    """The speaker turns the camera on and the listener sees the video; a moderator mutes the speaker's
+    microphone and stops the camera: every page shows it and the speaker cannot lift it."""
+    accounts = demo_server.accounts
+    session_id = _session_with_speaker(demo_server)
+    errors: list[str] = []
+    pages = {}
+    for who, email in (
+        ("moderator", "organizer@demo.forumlive.org"),
+        ("speaker", "speaker@demo.forumlive.org"),
+        ("listener", "ana@demo.forumlive.org"),
+    ):
+        pages[who] = _open(media_browser, demo_server, errors)
+        sign_in(pages[who], email, accounts[email]["password"])
+        pages[who].goto(f"/sessions/{session_id}/room")
+        expect(pages[who].locator("#room-state")).to_have_text("Live")
+    speaker, listener, moderator = pages["speaker"], pages["listener"], pages["moderator"]
+    speaker.get_by_role("button", name="Join the stage").click()
+    speaker.get_by_role("button", name="Start my microphone").click()
+    expect(speaker.locator("#media-status")).to_have_text("You are on air.")
+    tile = listener.locator(".stage-tile", has_text="Hana Al-Sayed")
+    expect(tile).to_contain_text("camera off")
+    expect(tile.locator(".avatar")).to_have_text("HA")
+
+    speaker.get_by_role("button", name="Turn camera on").click()
+    expect(speaker.get_by_role("button", name="Turn camera off")).to_be_visible()
+    expect(tile.locator("video")).to_have_count(1)
+    listener.wait_for_function(
+        "() => { const v = document.querySelector('.stage-tile video'); return v && v.videoWidth > 0 && !v.paused; }"
+    )
+
+    speaking = moderator.locator(".stage-tile", has_text="Hana Al-Sayed")
+    speaking.get_by_role("button", name="Mute Hana Al-Sayed").click()
+    expect(tile).to_contain_text("muted by a moderator")
+    expect(speaker.get_by_role("button", name="Unmute")).to_be_disabled()
+    speaking.get_by_role("button", name="Stop the camera of Hana Al-Sayed").click()
+    expect(tile.locator("video")).to_have_count(0)
+    expect(speaker.get_by_role("button", name="Turn camera on")).to_be_disabled()
+    listener.screenshot(path=str(ARTIFACTS / "room-media-muted.png"), full_page=True)
+
+    speaking.get_by_role("button", name="Allow the microphone of Hana Al-Sayed").click()
+    expect(speaker.get_by_role("button", name="Unmute")).to_be_enabled()
+    speaker.get_by_role("button", name="Unmute").click()
+    expect(tile).not_to_contain_text("muted")
+    speaker.get_by_role("button", name="Leave the stage").click()
+    expect(listener.locator(".stage-tile", has_text="Hana Al-Sayed")).to_have_count(0)
+    expect(speaker.locator("#speaker-controls")).to_be_hidden()
+    assert errors == []
