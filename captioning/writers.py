@@ -1,4 +1,8 @@
-"""Caption file writers, one class per format, chosen by name with ``get_writer``."""
+"""Caption file writers, one class per format, chosen by name with ``get_writer``.
+
+A cue may carry a ``speaker`` (a name): WebVTT writes it as a voice span (``<v Name>``); SRT and text
+start a line with ``Name:`` when the speaker changes.
+"""
 
 from __future__ import annotations
 
@@ -25,15 +29,36 @@ def _clean(text: str) -> str:
     return " ".join(text.split()).replace("-->", "->")
 
 
+def _vtt_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _speaker(cue: Cue) -> str | None:
+    name = getattr(cue, "speaker", None)
+    return _clean(name) if name else None
+
+
+def _labelled(cues: Iterable[Cue]) -> Iterable[tuple[Cue, str]]:
+    """Each cue's text, starting with "Name: " where the speaker changes."""
+    last: str | None = None
+    for cue in cues:
+        speaker = _speaker(cue)
+        text = _clean(cue.text)
+        yield cue, (f"{speaker}: {text}" if speaker and speaker != last else text)
+        last = speaker
+
+
 class WriteVTT:
     extension: ClassVar[str] = "vtt"
     media_type: ClassVar[str] = "text/vtt"
 
-    def write(self, cues: Iterable[Cue], speaker_of: dict[int, str] | None = None) -> str:
+    def write(self, cues: Iterable[Cue]) -> str:
         lines = ["WEBVTT", ""]
         for cue in cues:
             lines.append(f"{_timestamp(cue.start_s, '.')} --> {_timestamp(cue.end_s, '.')}")
-            lines.append(_clean(cue.text))
+            speaker = _speaker(cue)
+            text = _vtt_escape(_clean(cue.text))
+            lines.append(f"<v {_vtt_escape(speaker)}>{text}" if speaker else text)
             lines.append("")
         return "\n".join(lines)
 
@@ -42,15 +67,10 @@ class WriteSRT:
     extension: ClassVar[str] = "srt"
     media_type: ClassVar[str] = "application/x-subrip"
 
-    def write(self, cues: Iterable[Cue], speaker_of: dict[int, str] | None = None) -> str:
+    def write(self, cues: Iterable[Cue]) -> str:
         lines: list[str] = []
-        for index, cue in enumerate(cues, 1):
-            lines += [
-                str(index),
-                f"{_timestamp(cue.start_s, ',')} --> {_timestamp(cue.end_s, ',')}",
-                _clean(cue.text),
-                "",
-            ]
+        for index, (cue, text) in enumerate(_labelled(cues), 1):
+            lines += [str(index), f"{_timestamp(cue.start_s, ',')} --> {_timestamp(cue.end_s, ',')}", text, ""]
         return "\n".join(lines)
 
 
@@ -58,8 +78,8 @@ class WriteTXT:
     extension: ClassVar[str] = "txt"
     media_type: ClassVar[str] = "text/plain"
 
-    def write(self, cues: Iterable[Cue], speaker_of: dict[int, str] | None = None) -> str:
-        return "\n".join(_clean(cue.text) for cue in cues) + "\n"
+    def write(self, cues: Iterable[Cue]) -> str:
+        return "\n".join(text for _, text in _labelled(cues)) + "\n"
 
 
 WRITERS: dict[str, type[WriteVTT] | type[WriteSRT] | type[WriteTXT]] = {

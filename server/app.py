@@ -146,6 +146,8 @@ def create_app(settings: Settings, *, migrate_on_start: bool = True) -> Starlett
 
     rooms = RoomService(database, settings)
     captions = CaptionService(rooms, settings.captions_model)
+    if settings.live_captions:
+        rooms.media.tap_listeners.append(captions.listen)
     if settings.record_audio:
         rooms.media.tap_listeners.append(AudioRecorder(settings.data_dir / "recordings"))
 

@@ -1,8 +1,13 @@
 """Live captions on the server: one streaming processor per audio source, its updates published into
 the room. The engine is loaded once, on first use, and runs in worker threads, never on the event loop.
 
-Today's source is an audio file played into a session in real time (a pre-recorded talk); the WebRTC
-media tap (issue 4) will feed the same ``CaptionStream``.
+Two sources feed the same processor: the WebRTC media tap of every speaker who publishes audio
+(``listen``, registered as a tap listener of the media service), and an audio file played into a
+session in real time (a pre-recorded talk, ``play``).
+
+When the engine cannot keep up, a live stream's steps lengthen: each step takes all the audio that
+arrived meanwhile, so captions come later rather than the backlog growing without bound (the tap
+keeps at most 10 s per consumer).
 """
 
 from __future__ import annotations
@@ -12,7 +17,9 @@ import io
 import logging
 import time
 import wave
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 import anyio.to_thread
 import numpy as np
@@ -20,8 +27,10 @@ import numpy as np
 from captioning.audio import pcm16_to_float, resample, to_mono
 from captioning.engine import SAMPLE_RATE_HZ, Engine, TranscribeOptions
 from captioning.processor import CaptionOptions, StreamingProcessor, Update
+from realtime.media.tap import AudioTap, PcmChunk
 from server.errors import InvalidInput
 from server.rooms.service import RoomService
+from server.storage.models import Session
 
 log = logging.getLogger("forumlive.captions")
 
@@ -77,12 +86,60 @@ class CaptionService:
                 self._engine = await anyio.to_thread.run_sync(FasterWhisperEngine, info.path)
             return self._engine
 
-    def play(self, session_id: int, audio: np.ndarray, speaker: Speaker, speed: float = 1.0) -> asyncio.Task[None]:
-        """Caption ``audio`` into the session as if it were spoken now (``speed`` > 1 plays faster)."""
-        task = asyncio.create_task(self._play(session_id, audio, speaker, speed))
+    def listen(self, session_id: int, person_id: int, name: str, tap: AudioTap) -> None:
+        """Caption a speaker who started publishing audio (a media tap listener)."""
+        self._start(self._listen(session_id, Speaker(person_id, name), tap.stream()))
+
+    def _start(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.create_task(work)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
         return task
+
+    async def _listen(self, session_id: int, speaker: Speaker, stream: AsyncIterator[PcmChunk]) -> None:
+        arrived: list[np.ndarray] = []
+        more = asyncio.Event()
+        ended = False
+
+        async def read() -> None:
+            nonlocal ended
+            async for chunk in stream:
+                arrived.append(chunk.samples)
+                more.set()
+            ended = True
+            more.set()
+
+        reader = asyncio.create_task(read())
+        try:
+            language = await self.rooms.database.read(_session_language, session_id)
+            speaker = Speaker(speaker.speaker_id, speaker.name, language=self._language(language))
+            engine = await self.engine()
+            processor = StreamingProcessor(engine, self.options, TranscribeOptions(language=speaker.language))
+            step = int(self.options.step_s * SAMPLE_RATE_HZ)
+            while not ended:
+                await more.wait()
+                more.clear()
+                if sum(len(a) for a in arrived) < step and not ended:
+                    continue
+                audio, arrived[:] = np.concatenate(arrived) if arrived else np.zeros(0, np.int16), []
+                if len(audio):
+                    processor.insert_audio(pcm16_to_float(audio))
+                    await self._publish(session_id, speaker, await anyio.to_thread.run_sync(processor.process))
+            await self._publish(session_id, speaker, await anyio.to_thread.run_sync(processor.finish))
+        except Exception:
+            log.exception("live captions stopped for person %s in session %s", speaker.speaker_id, session_id)
+        finally:
+            reader.cancel()
+
+    def _language(self, session_language: str | None) -> str:
+        """The session's language where the model knows it; English-only models caption in English."""
+        if self.model.endswith(".en") or not session_language:
+            return "en"
+        return session_language
+
+    def play(self, session_id: int, audio: np.ndarray, speaker: Speaker, speed: float = 1.0) -> asyncio.Task[None]:
+        """Caption ``audio`` into the session as if it were spoken now (``speed`` > 1 plays faster)."""
+        return self._start(self._play(session_id, audio, speaker, speed))
 
     async def _play(self, session_id: int, audio: np.ndarray, speaker: Speaker, speed: float) -> None:
         engine = await self.engine()
@@ -110,3 +167,8 @@ class CaptionService:
         for task in list(self.tasks):
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+def _session_language(db: Any, session_id: int) -> str | None:  # noqa: ANN401 - a database session
+    session = db.get(Session, session_id)
+    return session.language if session is not None else None

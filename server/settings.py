@@ -47,6 +47,7 @@ class Settings:
         turn_secret: the secret shared with the TURN server.
         turn_ttl_s: lifetime of the TURN credentials handed out.
         ice_host_addresses: the local addresses the server gathers ICE candidates on; empty: all of them.
+        live_captions: caption every speaker who publishes audio (on by default).
         record_audio: keep each speaker's audio (16 kHz mono WAV, from the captioning tap) under
             ``data_dir/recordings``; off by default.
     """
@@ -68,6 +69,7 @@ class Settings:
     turn_secret: str = ""
     turn_ttl_s: int = 3600
     ice_host_addresses: tuple[str, ...] = ()
+    live_captions: bool = True
     record_audio: bool = False
 
     @property
@@ -181,6 +183,8 @@ def load_settings(
         kwargs["turn_ttl_s"] = _int("TURN_TTL_S", env["TURN_TTL_S"], 60, 7 * 24 * 3600)
     if "ICE_HOST_ADDRESSES" in env:
         kwargs["ice_host_addresses"] = _list("ICE_HOST_ADDRESSES", env["ICE_HOST_ADDRESSES"])
+    if "LIVE_CAPTIONS" in env:
+        kwargs["live_captions"] = _bool("LIVE_CAPTIONS", env["LIVE_CAPTIONS"])
     if "RECORD_AUDIO" in env:
         kwargs["record_audio"] = _bool("RECORD_AUDIO", env["RECORD_AUDIO"])
     if env.get("SECRET_KEY"):

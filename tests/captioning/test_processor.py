@@ -135,9 +135,25 @@ def test_caption_writers() -> None:
     cues = [Caption(1.5, 3.25, "Welcome to the forum.", True), Caption(3661.0, 3662.5, "A --> B\n\nC", True)]
     vtt = get_writer("vtt").write(cues)
     assert vtt.startswith("WEBVTT\n\n00:00:01.500 --> 00:00:03.250\nWelcome to the forum.\n")
-    assert "01:01:01.000 --> 01:01:02.500\nA -> B C\n" in vtt
+    assert "01:01:01.000 --> 01:01:02.500\nA -&gt; B C\n" in vtt  # escaped: shown as "A -> B C"
     srt = get_writer("SRT").write(cues)
     assert srt.startswith("1\n00:00:01,500 --> 00:00:03,250\nWelcome to the forum.\n\n2\n")
     assert get_writer("txt").write(cues) == "Welcome to the forum.\nA -> B C\n"
     with pytest.raises(ValueError, match="unknown caption format"):
         get_writer("docx")
+
+
+def test_caption_writers_name_the_speakers() -> None:
+    """WebVTT voice spans; SRT and text name the speaker where the speaker changes; markup is escaped."""
+    from types import SimpleNamespace
+
+    cues = [
+        SimpleNamespace(start_s=0.0, end_s=1.0, text="Good morning.", speaker="Hana Al-Sayed"),
+        SimpleNamespace(start_s=1.0, end_s=2.0, text="Welcome.", speaker="Hana Al-Sayed"),
+        SimpleNamespace(start_s=2.0, end_s=3.0, text="Thanks <b>all</b>.", speaker="Kenji <Host>"),
+    ]
+    vtt = get_writer("vtt").write(cues)
+    assert "\n<v Hana Al-Sayed>Good morning.\n" in vtt and "\n<v Hana Al-Sayed>Welcome.\n" in vtt
+    assert "\n<v Kenji &lt;Host&gt;>Thanks &lt;b&gt;all&lt;/b&gt;.\n" in vtt
+    assert get_writer("txt").write(cues) == "Hana Al-Sayed: Good morning.\nWelcome.\nKenji <Host>: Thanks <b>all</b>.\n"
+    assert "\nHana Al-Sayed: Good morning.\n" in get_writer("srt").write(cues)
