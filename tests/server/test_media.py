@@ -8,6 +8,7 @@ Signaling goes through ``MediaService.handle`` as the room socket would hand it 
 from __future__ import annotations
 
 import asyncio
+import json
 import contextlib
 import wave
 from collections import defaultdict
@@ -357,3 +358,32 @@ async def test_levels_follow_the_speaker_and_fall_to_zero_when_muted(harness: Ha
     quiet = await harness.next(LISTENER.person_id, "media.levels")
     while quiet["levels"].get("1") != 0.0:
         quiet = await harness.next(LISTENER.person_id, "media.levels")
+
+
+async def test_a_publisher_adds_the_camera_by_renegotiating(harness: Harness) -> None:
+    from aiortc import VideoStreamTrack
+
+    pc, _ = await harness.publish()
+    async with asyncio.timeout(10):
+        while len(harness.media.rooms[7].publications()) < 1:
+            await asyncio.sleep(0.05)
+    pc.addTrack(VideoStreamTrack())
+    await pc.setLocalDescription(await pc.createOffer())
+    message = p.PublishMedia(type="media.publish", sdp=pc.localDescription.sdp)
+    await harness.media.handle(harness.live, harness.connections[SPEAKER.person_id], message)
+    answer = await harness.next(SPEAKER.person_id, "media.answer")
+    await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
+    async with asyncio.timeout(10):
+        while sorted(pub.kind for pub in harness.media.rooms[7].publications()) != ["audio", "video"]:
+            await asyncio.sleep(0.05)
+    video = next(pub for pub in harness.media.rooms[7].publications() if pub.kind == "video")
+    async with asyncio.timeout(10):
+        while video.packets_in < 10:
+            await asyncio.sleep(0.05)
+
+
+def test_an_oversized_sdp_is_refused_by_the_parser() -> None:
+    raw = json.dumps({"type": "media.publish", "sdp": "v=0\r\n" + "a=x\r\n" * 7000})
+    with pytest.raises(p.ProtocolError) as info:
+        p.parse_client(raw)
+    assert info.value.code == "invalid" and "sdp" in info.value.message

@@ -254,3 +254,21 @@ def test_camera_and_moderator_mutes_reach_every_page(media_browser: Browser, dem
     expect(listener.locator(".stage-tile", has_text="Hana Al-Sayed")).to_have_count(0)
     expect(speaker.locator("#speaker-controls")).to_be_hidden()
     assert errors == []
+
+
+def test_a_speaker_without_a_usable_microphone_gets_a_clear_message(browser: Browser, demo_server: DemoServer) -> None:
+    """Chromium without fake devices has no microphone here (or may not use it): the page says so."""
+    session_id = _session_with_speaker(demo_server)
+    errors: list[str] = []
+    speaker = _open(browser, demo_server, errors)
+    sign_in(speaker, "speaker@demo.forumlive.org", demo_server.accounts["speaker@demo.forumlive.org"]["password"])
+    speaker.goto(f"/sessions/{session_id}/room")
+    speaker.get_by_role("button", name="Join the stage").click()
+    speaker.get_by_role("button", name="Start my microphone").click()
+    message = speaker.locator("#media-error")
+    expect(message).to_be_visible()
+    expect(message).to_have_text(re.compile(r"^(No microphone or camera was found|The browser was not allowed)"))
+    expect(speaker.get_by_role("button", name="Start my microphone")).to_be_visible()
+    expect(speaker.get_by_role("button", name="Mute")).to_be_disabled()
+    speaker.get_by_role("button", name="Leave the stage").click()
+    assert errors == []
