@@ -8,8 +8,8 @@ Signaling goes through ``MediaService.handle`` as the room socket would hand it 
 from __future__ import annotations
 
 import asyncio
-import json
 import contextlib
+import json
 import wave
 from collections import defaultdict
 from collections.abc import AsyncIterator
