@@ -49,6 +49,10 @@ def test_allowed_origins_are_parsed_exactly(tmp_path: Path) -> None:
         ("FORUMLIVE_PORT", "70000", "between"),
         ("FORUMLIVE_SECURE_COOKIES", "maybe", "true or false"),
         ("FORUMLIVE_ALLOWED_ORIGINS", "forum.example.org", "http"),
+        ("FORUMLIVE_STUN_URLS", "stun.example.org:3478", "stun:"),
+        ("FORUMLIVE_TURN_URLS", "turn:turn.example.org", "TURN_SECRET"),
+        ("FORUMLIVE_TURN_TTL_S", "5", "between"),
+        ("FORUMLIVE_RECORD_AUDIO", "perhaps", "true or false"),
     ],
 )
 def test_bad_values_are_refused_with_the_variable_named(tmp_path: Path, name: str, value: str, message: str) -> None:
@@ -85,3 +89,32 @@ def test_importing_the_settings_module_reads_nothing(monkeypatch: pytest.MonkeyP
 
     monkeypatch.setenv("FORUMLIVE_PORT", "not-a-number")
     importlib.reload(server.settings)
+
+
+def test_media_settings_are_read(tmp_path: Path) -> None:
+    settings = load_settings(
+        environ={
+            "FORUMLIVE_STUN_URLS": "stun:stun.example.org:3478",
+            "FORUMLIVE_TURN_URLS": "turn:turn.example.org:3478?transport=udp, turns:turn.example.org:5349",
+            "FORUMLIVE_TURN_SECRET": "shared",
+            "FORUMLIVE_ICE_HOST_ADDRESSES": "10.0.0.5",
+            "FORUMLIVE_LIVE_CAPTIONS": "false",
+        },
+        env_file=None,
+        data_dir=tmp_path,
+    )
+    assert settings.stun_urls == ("stun:stun.example.org:3478",)
+    assert settings.turn_urls == ("turn:turn.example.org:3478?transport=udp", "turns:turn.example.org:5349")
+    assert settings.ice_host_addresses == ("10.0.0.5",)
+    assert settings.live_captions is False and settings.record_audio is False
+
+
+def test_every_setting_is_documented() -> None:
+    """docs/configuration.md has a row for each settings field that is read from the environment."""
+    from dataclasses import fields
+
+    from server.settings import Settings
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+    missing = [f.name for f in fields(Settings) if f"FORUMLIVE_{f.name.upper()}" not in doc]
+    assert missing == []
