@@ -219,16 +219,19 @@ async def test_moderator_mute_drops_packets_on_the_server(harness: Harness) -> N
     assert len(await _count_packets(tracks[0], 1.0)) > 20
 
 
-async def test_leaving_the_stage_stops_publishing_at_once(harness: Harness) -> None:
+@pytest.mark.parametrize(
+    ("kind", "reason"), [("stage.left", "left the stage"), ("participant.removed", "removed by a moderator")]
+)
+async def test_leaving_the_stage_stops_publishing_at_once(harness: Harness, kind: str, reason: str) -> None:
     await harness.publish()
     _, tracks = await harness.subscribe()
     async with asyncio.timeout(10):
         while not tracks:
             await asyncio.sleep(0.05)
     await _count_packets(tracks[0], 0.5)
-    await harness.media.on_events(harness.live, harness.apply(Event("stage.left", {"person_id": 1})))
+    await harness.media.on_events(harness.live, harness.apply(Event(kind, {"person_id": 1})))
     stopped = await harness.next(SPEAKER.person_id, "media.stopped")
-    assert stopped["reason"] == "left the stage"
+    assert stopped["reason"] == reason
     tracks_msg = await harness.next(LISTENER.person_id, "media.tracks")
     assert all(t["person_id"] is None for t in tracks_msg["tracks"])
     await _count_packets(tracks[0], 0.2)
