@@ -30,6 +30,7 @@ lint: install
 
 bench: install
 	$(PY) bench/fanout/run.py
+	$(PY) bench/relay/run.py
 
 clean:
 	rm -rf $(VENV) tests/artifacts

@@ -70,6 +70,7 @@ class Publication:
         self._send_pli = send_pli
         self._task: asyncio.Task[None] | None = None
         self._deferred: asyncio.TimerHandle | None = None
+        self._requests: set[asyncio.Task[bool]] = set()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._pump(), name=f"publication-{self.owner}-{self.kind}")
@@ -134,7 +135,9 @@ class Publication:
 
     def _send_now(self) -> None:
         if self.receiver is not None:
-            asyncio.create_task(self._send_pli(self.receiver))
+            task = asyncio.create_task(self._send_pli(self.receiver))
+            self._requests.add(task)  # a task nobody refers to may be collected before it runs
+            task.add_done_callback(self._requests.discard)
 
 
 class SubscriberTrack(MediaStreamTrack):
@@ -185,8 +188,6 @@ class SubscriberTrack(MediaStreamTrack):
     def push(self, packet: av.Packet, keyframe: bool = False) -> None:
         if self.readyState != "live":
             return
-        if self.kind == "video" and not self.gate.admit(keyframe):
-            return
         if len(self._queue) >= QUEUE_LIMIT[self.kind]:
             self.packets_dropped += len(self._queue) if self.kind == "video" else 1
             if self.kind == "video":  # a gap breaks every later delta frame: restart at a keyframe
@@ -194,9 +195,10 @@ class SubscriberTrack(MediaStreamTrack):
                 self.gate.reset()
                 if not keyframe:
                     self.request_keyframe()
-                    return
             else:
                 self._queue.popleft()
+        if self.kind == "video" and not self.gate.admit(keyframe):
+            return
         self._queue.append(self._rebase(packet))
         self._ready.set()
 

@@ -1,0 +1,103 @@
+"""The relay's subscriber slots without a network: queues, keyframe gates, timestamps across switches."""
+
+from __future__ import annotations
+
+import asyncio
+
+import av
+
+from realtime.media.relay import QUEUE_LIMIT, Publication, SubscriberTrack
+
+KEY = bytes([0x10, 0x02, 0x00, 0x9D, 0x01, 0x2A])
+DELTA = bytes([0x11, 0x02, 0x00, 0x00])
+
+
+def packet(data: bytes, pts: int) -> av.Packet:
+    p = av.Packet(data)
+    p.pts = pts
+    return p
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 10.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_video_starts_at_a_keyframe_and_survives_an_overflow_on_a_keyframe() -> None:
+    track = SubscriberTrack("video")
+    track.push(packet(DELTA, 0))
+    assert track.packets_dropped == 0 and not track._queue  # held back: no keyframe yet
+    track.push(packet(KEY, 3000), keyframe=True)
+    for i in range(QUEUE_LIMIT["video"] - 1):
+        track.push(packet(DELTA, 6000 + 3000 * i))
+    assert len(track._queue) == QUEUE_LIMIT["video"]
+    # The queue is full when a keyframe arrives: it restarts at that keyframe and keeps going.
+    track.push(packet(KEY, 999_000), keyframe=True)
+    for i in range(5):
+        track.push(packet(DELTA, 1_002_000 + 3000 * i))
+    assert len(track._queue) == 6
+    assert bytes(await track.recv()) == KEY
+
+
+async def test_an_overflow_on_a_delta_frame_waits_for_the_next_keyframe_and_asks_for_one() -> None:
+    asked: list[int] = []
+
+    class Source(Publication):
+        def request_keyframe(self) -> None:
+            asked.append(1)
+
+    track = SubscriberTrack("video")
+    track.attach(Source(1, "video", track=None))  # type: ignore[arg-type]
+    assert asked == [1]  # attaching asks for a keyframe
+    track.push(packet(KEY, 0), keyframe=True)
+    for i in range(QUEUE_LIMIT["video"]):
+        track.push(packet(DELTA, 3000 * (i + 1)))
+    assert asked == [1, 1] and not track._queue
+    track.push(packet(DELTA, 999_000))
+    assert not track._queue
+    track.push(packet(KEY, 1_002_000), keyframe=True)
+    assert len(track._queue) == 1
+
+
+async def test_audio_drops_the_oldest_when_full() -> None:
+    track = SubscriberTrack("audio")
+    for i in range(QUEUE_LIMIT["audio"] + 3):
+        track.push(packet(bytes([i]), 960 * i))
+    assert track.packets_dropped == 3
+    assert bytes(await track.recv()) == bytes([3])
+
+
+async def test_timestamps_keep_running_forward_when_the_slot_switches_speakers() -> None:
+    clock = Clock()
+    track = SubscriberTrack("audio", clock=clock)
+    first = Publication(1, "audio", track=None)  # type: ignore[arg-type]
+    second = Publication(2, "audio", track=None)  # type: ignore[arg-type]
+    track.attach(first)
+    first.forward(packet(b"a", 480_000))
+    assert (await track.recv()).pts == 480_000  # the first source passes through unchanged
+    clock.now += 2.0
+    track.attach(second)
+    assert track not in first.sinks and track in second.sinks
+    second.forward(packet(b"b", 960))  # the new speaker's clock starts near zero
+    rebased = await track.recv()
+    assert rebased.pts == 480_000 + 2 * 48_000  # continues from the old timeline by the time elapsed
+    second.forward(packet(b"c", 1920))
+    assert (await track.recv()).pts == 480_000 + 2 * 48_000 + 960
+
+
+async def test_a_muted_publication_forwards_nothing() -> None:
+    publication = Publication(1, "audio", track=None)  # type: ignore[arg-type]
+    track = SubscriberTrack("audio")
+    track.attach(publication)
+    tapped: list[bytes] = []
+    publication.taps.append(lambda p: tapped.append(bytes(p)))
+    publication.muted = True
+    publication.forward(packet(b"x", 0))
+    assert not track._queue and tapped == [] and publication.packets_dropped_muted == 1
+    publication.muted = False
+    publication.forward(packet(b"y", 960))
+    assert len(track._queue) == 1 and tapped == [b"y"]
+    await asyncio.sleep(0)
