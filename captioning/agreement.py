@@ -18,6 +18,9 @@ from captioning.engine import Word
 OVERLAP_TOLERANCE_S = 0.3
 # Whisper often repeats the end of its prompt at the start of a window; up to this many words are checked.
 MAX_OVERLAP_WORDS = 5
+# The committed tail found again in a hypothesis must end about where it ended when committed; a match
+# further away is the same phrase said again ("can do for you ... can do for your country"), not it.
+TAIL_MATCH_TOLERANCE_S = 1.5
 
 _NON_WORD = re.compile(r"[^\w']+")
 
@@ -80,7 +83,12 @@ class AgreementBuffer:
         shortest = 1 if len(self.committed) == 1 else 2  # one common word ("the") is no evidence
         for n in range(len(tail), shortest - 1, -1):
             suffix = tail[-n:]
-            starts = [i for i in range(len(keys) - n + 1) if keys[i : i + n] == suffix]
+            starts = [
+                i
+                for i in range(len(keys) - n + 1)
+                if keys[i : i + n] == suffix
+                and abs(words[i + n - 1].end_s - self.committed_end_s) <= TAIL_MATCH_TOLERANCE_S
+            ]
             if starts:
                 best = min(starts, key=lambda i: abs(words[i + n - 1].end_s - self.committed_end_s))
                 return best + n

@@ -28,6 +28,9 @@ TRIM_MARGIN_S = 0.5
 class CaptionOptions:
     step_s: float = 1.0  # new audio between two transcriptions
     max_window_s: float = 15.0  # the longest audio window ever transcribed
+    # Past this length the window is trimmed after the committed words even without a sentence end:
+    # with a long window whose start it already has in the prompt, Whisper garbles the new words.
+    soft_window_s: float = 8.0
     silence_dbfs: float = -45.0  # quieter than this is not speech (for the default detector)
     no_speech_threshold: float = 0.6
     logprob_threshold: float = -1.0
@@ -131,6 +134,8 @@ class StreamingProcessor:
         update = Update(self._captions(committed), self._partial())
         if committed and committed[-1].text.strip().endswith(SENTENCE_END):
             self._trim(committed[-1].end_s - TRIM_MARGIN_S)
+        elif self.agreement.committed and self.audio_end_s - self.audio_start_s > self.options.soft_window_s:
+            self._trim(self.agreement.committed_end_s - TRIM_MARGIN_S)
         elif self.audio_end_s - self.audio_start_s > self.options.max_window_s:
             # The window is full without a sentence end: make what is pending final rather than lag.
             update.finals += self._captions(self.agreement.commit_all())
@@ -147,8 +152,11 @@ class StreamingProcessor:
         return Update(self._captions(self.agreement.commit_all()), None)
 
     def _hypothesis(self) -> list[Word]:
+        # All committed text, also what the window still holds: with only the text before the window,
+        # Whisper did worse here (jfk.wav 0.32 against 0.0; a 65 s passage 0.16 against 0.12).
         prompt = text_of(self.agreement.committed)[-self.options.prompt_chars :]
-        segments = self.engine.transcribe(self.audio, replace(self.transcribe_options, prompt=prompt))
+        options = replace(self.transcribe_options, prompt=prompt)
+        segments = self.engine.transcribe(self.audio, options)
         words: list[Word] = []
         for segment in segments:
             if self._invented(segment):

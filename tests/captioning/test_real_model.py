@@ -50,19 +50,29 @@ def test_the_packaged_model_is_found_and_unknown_ones_are_explained() -> None:
         find_model("large-v9")
 
 
-@pytest.mark.parametrize("name", ["jfk.wav", "libri_0870.wav"])
-def test_offline_and_streaming_transcripts_of_real_speech(engine: FasterWhisperEngine, name: str) -> None:
-    """Offline WER ≤ 10% on these clips; streaming (1 s steps, LocalAgreement-2) WER ≤ 25%.
+CLIPS = ["jfk.wav", "libri_0870.wav", "libri_0880.wav"]
+# Absolute bound on the streaming WER pooled over CLIPS (measured: 0.06, the same as offline).
+STREAMING_WER_BOUND = 0.12
 
-    The issue's goal, streaming within 10% (relative) of offline, is not met yet on jfk.wav (0.23 vs
-    0.0): tiny.en's hypotheses of a half-spoken sentence are sometimes garbled, and pending words are
-    then lost. This bound guards what works now; docs/captioning.md records the measurements.
-    """
-    audio = load_wav(name)
-    offline = " ".join(s.text for s in engine.transcribe(audio, TranscribeOptions(max_new_tokens=224)))
-    assert word_error_rate(REFERENCES[name], offline) <= 0.10, offline
-    streamed = stream(engine, audio)
-    assert word_error_rate(REFERENCES[name], streamed) <= 0.25, streamed
+
+def test_streaming_is_within_ten_percent_of_offline_on_real_speech(engine: FasterWhisperEngine) -> None:
+    """Streaming (1 s steps, LocalAgreement-2) against the same model offline on the same audio, WER
+    pooled over the clips' words: within 10% relative, and under an absolute bound."""
+    errors = {"offline": 0.0, "streaming": 0.0}
+    words = 0
+    for name in CLIPS:
+        audio = load_wav(name)
+        reference = REFERENCES[name]
+        offline = " ".join(s.text for s in engine.transcribe(audio, TranscribeOptions(max_new_tokens=224)))
+        streamed = stream(engine, audio)
+        n = len(reference.split())
+        errors["offline"] += word_error_rate(reference, offline) * n
+        errors["streaming"] += word_error_rate(reference, streamed) * n
+        words += n
+    offline_wer, streaming_wer = errors["offline"] / words, errors["streaming"] / words
+    assert offline_wer <= 0.10
+    assert streaming_wer <= offline_wer * 1.10 + 1e-9, (streaming_wer, offline_wer)
+    assert streaming_wer <= STREAMING_WER_BOUND
 
 
 def test_silence_and_noise_give_no_captions(engine: FasterWhisperEngine) -> None:
