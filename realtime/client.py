@@ -120,6 +120,7 @@ def apply_event(view: dict[str, Any], kind: str, data: dict[str, Any], me: int) 
         ]
         if data["muted"]:
             view["media_muted"].append({"person_id": data["person_id"], "kind": data["kind"], "by": data["by"]})
+            view["media_muted"].sort(key=lambda m: (m["person_id"], m["kind"]))
     elif kind == "participant.removed":
         pass  # the removed person's connections close; presence.changed follows
     else:

@@ -162,7 +162,7 @@ def snapshot(room: Room, viewer: Actor) -> dict[str, Any]:
         "partials": list(room.partials.values()),
         "media_muted": [
             {"person_id": pid, "kind": kind, "by": by}
-            for pid, kinds in room.media_muted.items()
-            for kind, by in kinds.items()
+            for pid, kinds in sorted(room.media_muted.items())
+            for kind, by in sorted(kinds.items())
         ],
     }

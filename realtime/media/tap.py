@@ -27,6 +27,10 @@ SAMPLE_RATE = 16000
 CONSUMER_QUEUE = 500
 # Levels are shown from this floor (silence) to 0 dBFS.
 LEVEL_FLOOR_DB = -60.0
+# Gaps in the RTP timestamps longer than this are filled with silence, up to the maximum (longer gaps,
+# e.g. a long mute, are not worth megabytes of zeros: the stream simply goes on).
+MIN_GAP_S = 0.015
+MAX_GAP_FILL_S = 10.0
 # A level older than this is no level: the speaker went quiet on the wire.
 LEVEL_STALE_S = 0.3
 
@@ -65,6 +69,8 @@ class AudioTap:
         self._fed_at = 0.0
         self.decoded_s = 0.0
         self.errors = 0
+        self.filled_s = 0.0  # silence put in for packets that never came
+        self._next_s: float | None = None  # media time right after the last decoded frame
         self._decoder = av.CodecContext.create("libopus", "r")
         self._decoder.format = "s16"
         self._decoder.layout = "stereo"
@@ -79,7 +85,12 @@ class AudioTap:
         return self._level if time.monotonic() - self._fed_at < LEVEL_STALE_S else 0.0
 
     def feed(self, packet: av.Packet) -> None:
-        """Decode one encoded Opus packet (pts in 1/48000 s) and hand the PCM to the consumers."""
+        """Decode one encoded Opus packet (pts in 1/48000 s) and hand the PCM to the consumers.
+
+        Packets that never arrived (lost, or the browser paused sending) leave a gap in the RTP
+        timestamps; it is filled with silence (up to ``MAX_GAP_FILL_S``) so that the PCM keeps the
+        speaker's timeline: captions and recordings stay in step with what was said.
+        """
         start_s = float(packet.pts or 0) / 48000
         try:
             frames = self._decoder.decode(av.Packet(bytes(packet)))
@@ -87,7 +98,13 @@ class AudioTap:
             self.errors += 1
             return
         arrived = time.time()
+        if self._next_s is not None and self._consumers:
+            gap_s = start_s - self._next_s
+            if MIN_GAP_S < gap_s <= MAX_GAP_FILL_S:
+                self.filled_s += gap_s
+                self._deliver(PcmChunk(np.zeros(round(gap_s * SAMPLE_RATE), np.int16), self._next_s, arrived))
         for frame in frames:
+            self._next_s = start_s + frame.samples / frame.sample_rate
             pcm = np.concatenate([f.to_ndarray().reshape(-1) for f in self._resampler.resample(frame)] or [_EMPTY])
             if pcm.size == 0:
                 continue

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx2
 import numpy as np
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
 
 from captioning.wer import word_error_rate
 from tests.conftest import DemoServer
@@ -69,7 +69,14 @@ LISTEN_JS = """
 
 
 @pytest.fixture(scope="module")
-def media_browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
+def playwright() -> Iterator[Playwright]:
+    # One Playwright per module: a second sync instance in the same thread is refused.
+    with sync_playwright() as instance:
+        yield instance
+
+
+@pytest.fixture(scope="module")
+def media_browser(playwright: Playwright, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
     samples, rate = _read_wav(SPEECH)
     microphone = tmp_path_factory.mktemp("media") / "microphone.wav"
     with wave.open(str(microphone), "wb") as w:
@@ -78,10 +85,17 @@ def media_browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]
         w.setframerate(rate)
         w.writeframes(np.concatenate([samples, np.zeros(rate * SILENCE_AFTER_S, np.int16)]).tobytes())
     flags = [*CHROMIUM_FLAGS, *MEDIA_FLAGS, f"--use-file-for-fake-audio-capture={microphone}%noloop"]
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=flags)
-        yield browser
-        browser.close()
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=flags)
+    yield browser
+    browser.close()
+
+
+@pytest.fixture(scope="module")
+def plain_browser(playwright: Playwright) -> Iterator[Browser]:
+    """Chromium without fake devices: no microphone or camera here."""
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+    yield browser
+    browser.close()
 
 
 def _open(browser: Browser, demo_server: DemoServer, errors: list[str]) -> Page:
@@ -256,11 +270,13 @@ def test_camera_and_moderator_mutes_reach_every_page(media_browser: Browser, dem
     assert errors == []
 
 
-def test_a_speaker_without_a_usable_microphone_gets_a_clear_message(browser: Browser, demo_server: DemoServer) -> None:
+def test_a_speaker_without_a_usable_microphone_gets_a_clear_message(
+    plain_browser: Browser, demo_server: DemoServer
+) -> None:
     """Chromium without fake devices has no microphone here (or may not use it): the page says so."""
     session_id = _session_with_speaker(demo_server)
     errors: list[str] = []
-    speaker = _open(browser, demo_server, errors)
+    speaker = _open(plain_browser, demo_server, errors)
     sign_in(speaker, "speaker@demo.forumlive.org", demo_server.accounts["speaker@demo.forumlive.org"]["password"])
     speaker.goto(f"/sessions/{session_id}/room")
     speaker.get_by_role("button", name="Join the stage").click()

@@ -215,6 +215,7 @@ function applyEvent(view, kind, data) {
     case "media.muted":
       view.media_muted = view.media_muted.filter((m) => m.person_id !== data.person_id || m.kind !== data.kind);
       if (data.muted) view.media_muted.push({ person_id: data.person_id, kind: data.kind, by: data.by });
+      view.media_muted.sort((a, b) => a.person_id - b.person_id || a.kind.localeCompare(b.kind));
       break;
     case "moderation.logged": view.moderation = view.moderation.concat([data]).slice(-MODERATION_KEPT); break;
     case "caption.final": view.captions = view.captions.concat([data]).slice(-CAPTIONS_KEPT); break;

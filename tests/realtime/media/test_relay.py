@@ -101,3 +101,33 @@ async def test_a_muted_publication_forwards_nothing() -> None:
     publication.forward(packet(b"y", 960))
     assert len(track._queue) == 1 and tapped == [b"y"]
     await asyncio.sleep(0)
+
+
+async def test_the_tap_fills_lost_packets_with_silence_to_keep_the_timeline() -> None:
+    from fractions import Fraction
+
+    import numpy as np
+
+    from realtime.media.tap import AudioTap
+
+    encoder = av.CodecContext.create("libopus", "w")
+    encoder.sample_rate, encoder.layout, encoder.format = 48000, "stereo", "s16"
+    encoder.time_base = Fraction(1, 48000)
+    tone = (np.sin(np.arange(960) * 2 * np.pi * 440 / 48000) * 8000).astype(np.int16)
+    packets = []
+    for i in range(50):  # one second of 20 ms frames
+        frame = av.AudioFrame.from_ndarray(np.repeat(tone, 2).reshape(1, -1), format="s16", layout="stereo")
+        frame.sample_rate, frame.pts = 48000, i * 960
+        packets += list(encoder.encode(frame))
+    tap = AudioTap(1)
+    stream = tap.stream()
+    for index, p in enumerate(packets):
+        if 20 <= index < 30:
+            continue  # 200 ms lost on the way
+        p.pts = index * 960
+        tap.feed(p)
+    tap.close()
+    chunks = [chunk async for chunk in stream]
+    total_s = sum(c.duration_s for c in chunks)
+    assert abs(total_s - len(packets) * 0.02) < 0.03
+    assert abs(tap.filled_s - 0.2) < 0.021
