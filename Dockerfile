@@ -8,6 +8,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     FORUMLIVE_HOST=0.0.0.0 \
     FORUMLIVE_PORT=8000
 
+# Where torch comes from when no CPU wheel is at hand (see scripts/install.sh), e.g. PyTorch's CPU-only index.
+ARG TORCH_INDEX_URL=
 WORKDIR /opt/forumlive-src
 COPY pyproject.toml README.md ./
 COPY scripts ./scripts

@@ -18,7 +18,7 @@ class ModelNotFound(LookupError):
 class ModelInfo:
     name: str
     path: Path
-    format: str  # "ctranslate2"
+    format: str  # "ctranslate2", or "openai-whisper" for a converted checkpoint (captioning/convert.py)
     source: str
 
 
@@ -39,6 +39,17 @@ def _packaged(name: str) -> ModelInfo | None:
 
 def available_models() -> list[ModelInfo]:
     return [info for name in PACKAGED if (info := _packaged(name)) is not None]
+
+
+def converted_models(directory: Path) -> list[ModelInfo]:
+    """openai-whisper checkpoints (``NAME.pt``) converted into ``directory`` by ``captioning.convert``."""
+    if not directory.is_dir():
+        return []
+    return [
+        ModelInfo(path.name.removesuffix(".pt"), path, "openai-whisper", "converted")
+        for path in sorted(directory.glob("*.pt"))
+        if path.is_file()
+    ]
 
 
 def find_model(name_or_path: str) -> ModelInfo:

@@ -238,17 +238,25 @@ class Room:
     # Captions (published by the server's captioning pipeline, not by clients) -------------------------
 
     def decide_captions(
-        self, speaker: dict[str, Any], finals: list[tuple[float, float, str]], partial: tuple[float, float, str] | None
+        self,
+        speaker: dict[str, Any],
+        finals: list[tuple[float, float, str, float]],
+        partial: tuple[float, float, str] | None,
     ) -> list[Event]:
         """Events for a caption update of one speaker's stream: new final captions, then the partial
         caption that replaces the previous one (empty text clears it). Changes nothing.
 
         Args:
             speaker: ``speaker_id`` (or None), ``speaker`` (a name), ``track`` and ``language``.
+            finals: (start_s, end_s, text, at): times on the stream's clock, and the wall-clock time
+                (epoch seconds) at which the first word was spoken.
         """
         events = [
-            Event("caption.final", {"id": 0, **speaker, "text": text, "start_s": start, "end_s": end})
-            for start, end, text in finals
+            Event(
+                "caption.final",
+                {"id": 0, **speaker, "text": text, "start_s": start, "end_s": end, "at": round(at, 3)},
+            )
+            for start, end, text, at in finals
         ]
         key = caption_key(speaker)
         text = partial[2] if partial else ""

@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response
 from captioning.engine import SAMPLE_RATE_HZ
 from captioning.writers import get_writer
 from realtime.room import STAFF
-from server import accounts, importer, programme
+from server import accounts, importer, programme, transcripts
 from server.calendar import to_ics
 from server.captions import MAX_AUDIO_BYTES, Speaker, decode_wav
 from server.errors import Forbidden, InvalidInput, NotFound, NotSignedIn
@@ -49,6 +49,7 @@ from server.schemas import (
     SessionPublic,
     SessionUpdate,
     SignInRequest,
+    TranscriptQuery,
 )
 from server.schemas import (
     Request as RequestModel,
@@ -537,12 +538,32 @@ async def session_transcript_file(request: Request) -> Response:
         raise NotFound(str(exc)) from None
     db = db_of(request)
     await db.read(programme.get_session, session_id)
-    cues = [SimpleNamespace(**c) for c in await db.read(transcript, session_id)]
+    # Files use the session's clock: seconds since the first caption began, across speakers.
+    cues = [
+        SimpleNamespace(
+            start_s=c["offset_s"], end_s=c["offset_s"] + c["end_s"] - c["start_s"], text=c["text"], speaker=c["speaker"]
+        )
+        for c in await db.read(transcript, session_id)
+    ]
     body = writer.write(cues)
     name = f"session-{session_id}-transcript.{writer.extension}"
     return Response(
         body, media_type=writer.media_type, headers={"Content-Disposition": f'attachment; filename="{name}"'}
     )
+
+
+@operation(
+    "GET",
+    "/api/transcripts/search",
+    "Captions containing some text, across the forum's sessions (newest sessions first)",
+    "captions",
+    query=TranscriptQuery,
+    errors=(422,),
+)
+async def transcript_search(request: Request) -> Response:
+    query = read_query(request, TranscriptQuery)
+    hits = await db_of(request).read(transcripts.search, query.q, query.forum, query.limit)
+    return JSONResponse({"query": query.q, "hits": [hit.as_dict() for hit in hits]})
 
 
 ENDPOINTS = [
@@ -567,6 +588,7 @@ ENDPOINTS = [
     accept_invitation,
     play_captions,
     session_transcript,
+    transcript_search,
     session_transcript_file,
 ]
 

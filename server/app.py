@@ -145,7 +145,9 @@ def create_app(settings: Settings, *, migrate_on_start: bool = True) -> Starlett
     database = Database(settings.effective_database_url)
 
     rooms = RoomService(database, settings)
-    captions = CaptionService(rooms, settings.captions_model)
+    captions = CaptionService(
+        rooms, settings.captions_model, engine=settings.captions_engine, models_dir=settings.data_dir / "models"
+    )
     if settings.live_captions:
         rooms.media.tap_listeners.append(captions.listen)
     if settings.record_audio:

@@ -19,6 +19,7 @@ import time
 import wave
 from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
@@ -68,10 +69,19 @@ class Speaker:
 class CaptionService:
     """Caption streams for live sessions, sharing one engine."""
 
-    def __init__(self, rooms: RoomService, model: str, options: CaptionOptions | None = None) -> None:
+    def __init__(
+        self,
+        rooms: RoomService,
+        model: str,
+        options: CaptionOptions | None = None,
+        engine: str = "faster-whisper",
+        models_dir: Path | None = None,
+    ) -> None:
         self.rooms = rooms
         self.model = model
         self.options = options or CaptionOptions()
+        self.engine_name = engine
+        self.models_dir = models_dir or Path("data") / "models"  # where converted checkpoints are kept
         self._engine: Engine | None = None
         self._engine_lock = asyncio.Lock()
         self.tasks: set[asyncio.Task[None]] = set()
@@ -79,12 +89,35 @@ class CaptionService:
     async def engine(self) -> Engine:
         async with self._engine_lock:
             if self._engine is None:
-                from captioning.engines.faster import FasterWhisperEngine
-                from captioning.models import find_model
-
-                info = find_model(self.model)
-                self._engine = await anyio.to_thread.run_sync(FasterWhisperEngine, info.path)
+                # Loading (and for openai-whisper, converting on first use) blocks: a worker thread does it.
+                self._engine = await anyio.to_thread.run_sync(self._load_engine)
             return self._engine
+
+    def _load_engine(self) -> Engine:
+        if self.engine_name == "openai-whisper":
+            from captioning.engines.openai import OpenAIWhisperEngine
+
+            return OpenAIWhisperEngine(self._checkpoint())
+        from captioning.engines.faster import FasterWhisperEngine
+        from captioning.models import find_model
+
+        return FasterWhisperEngine(find_model(self.model).path)
+
+    def _checkpoint(self) -> Path:
+        """The openai-whisper checkpoint of the model: given as a ``.pt`` file, or converted from the
+        CTranslate2 model into ``models_dir/NAME.pt`` unless an up-to-date one is there."""
+        from captioning.convert import convert
+        from captioning.models import find_model
+
+        given = Path(self.model)
+        if given.suffix == ".pt" and given.is_file():
+            return given
+        info = find_model(self.model)
+        checkpoint = self.models_dir / f"{info.name}.pt"
+        result = convert(info.path, checkpoint)
+        if not result.reused:
+            log.info("converted %s for openai-whisper into %s in %.1f s", info.name, checkpoint, result.seconds)
+        return checkpoint
 
     def listen(self, session_id: int, person_id: int, name: str, tap: AudioTap) -> None:
         """Caption a speaker who started publishing audio (a media tap listener)."""
@@ -100,10 +133,13 @@ class CaptionService:
         arrived: list[np.ndarray] = []
         more = asyncio.Event()
         ended = False
+        origin: float | None = None
 
         async def read() -> None:
-            nonlocal ended
+            nonlocal ended, origin
             async for chunk in stream:
+                if origin is None:  # the wall-clock time of the processor's time 0
+                    origin = chunk.received_at - chunk.duration_s
                 arrived.append(chunk.samples)
                 more.set()
             ended = True
@@ -124,8 +160,11 @@ class CaptionService:
                 audio, arrived[:] = np.concatenate(arrived) if arrived else np.zeros(0, np.int16), []
                 if len(audio):
                     processor.insert_audio(pcm16_to_float(audio))
-                    await self._publish(session_id, speaker, await anyio.to_thread.run_sync(processor.process))
-            await self._publish(session_id, speaker, await anyio.to_thread.run_sync(processor.finish))
+                    update = await anyio.to_thread.run_sync(processor.process)
+                    await self._publish(session_id, speaker, update, origin or time.time())
+            await self._publish(
+                session_id, speaker, await anyio.to_thread.run_sync(processor.finish), origin or time.time()
+            )
         except Exception:
             log.exception("live captions stopped for person %s in session %s", speaker.speaker_id, session_id)
         finally:
@@ -133,7 +172,7 @@ class CaptionService:
 
     def _language(self, session_language: str | None) -> str:
         """The session's language where the model knows it; English-only models caption in English."""
-        if self.model.endswith(".en") or not session_language:
+        if Path(self.model).name.removesuffix(".pt").endswith(".en") or not session_language:
             return "en"
         return session_language
 
@@ -146,20 +185,24 @@ class CaptionService:
         processor = StreamingProcessor(engine, self.options, TranscribeOptions(language=speaker.language))
         step = int(self.options.step_s * SAMPLE_RATE_HZ)
         began = time.monotonic()
+        origin = time.time()
         try:
             for index, start in enumerate(range(0, len(audio), step)):
                 # Audio arrives in real time (scaled by speed): wait until this step would have been heard.
                 await asyncio.sleep(max(0.0, (index + 1) * self.options.step_s / speed - (time.monotonic() - began)))
                 processor.insert_audio(audio[start : start + step])
                 update = await anyio.to_thread.run_sync(processor.process)
-                await self._publish(session_id, speaker, update)
-            await self._publish(session_id, speaker, await anyio.to_thread.run_sync(processor.finish))
+                await self._publish(session_id, speaker, update, origin, speed)
+            await self._publish(session_id, speaker, await anyio.to_thread.run_sync(processor.finish), origin, speed)
         except Exception:
             log.exception("captioning stopped for session %s", session_id)
             raise
 
-    async def _publish(self, session_id: int, speaker: Speaker, update: Update) -> None:
-        finals = [(c.start_s, c.end_s, c.text) for c in update.finals]
+    async def _publish(
+        self, session_id: int, speaker: Speaker, update: Update, origin: float, speed: float = 1.0
+    ) -> None:
+        """Send an update into the room; ``origin`` is the wall-clock time of the stream's time 0."""
+        finals = [(c.start_s, c.end_s, c.text, origin + c.start_s / speed) for c in update.finals]
         partial = (update.partial.start_s, update.partial.end_s, update.partial.text) if update.partial else None
         await self.rooms.publish_captions(session_id, speaker.as_data(), finals, partial)
 

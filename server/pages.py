@@ -4,7 +4,7 @@ JavaScript, which only adds local-time display."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -14,11 +14,11 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
-from server import accounts, geo, programme
+from server import accounts, geo, programme, transcripts
 from server.errors import ForumliveError, InvalidInput
 from server.http import authenticate, csrf_protected, csrf_token, current_person, db_of, read_query, sign_in, sign_out
-from server.rooms.store import role_of
-from server.schemas import InvitationCreate, ProfileUpdate, ProgrammeQuery, RegisterRequest, parse
+from server.rooms.store import role_of, transcript
+from server.schemas import InvitationCreate, ProfileUpdate, ProgrammeQuery, RegisterRequest, TranscriptQuery, parse
 from server.settings import Settings
 from server.vocab import (
     ACTION_LINES,
@@ -38,6 +38,8 @@ def make_templates(settings: Settings) -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
     env = templates.env
     env.filters["zoneinfo"] = ZoneInfo
+    env.filters["isotime"] = lambda epoch: datetime.fromtimestamp(epoch, UTC).isoformat()
+    env.filters["clock"] = _clock
     env.globals.update(
         session_types=SESSION_TYPE_LABELS,
         tracks=TRACK_LABELS,
@@ -51,6 +53,14 @@ def make_templates(settings: Settings) -> Jinja2Templates:
         region_labels={r.value: label for r, label in geo.REGION_LABELS.items()},
     )
     return templates
+
+
+def _clock(seconds: float) -> str:
+    """Seconds into a session as m:ss or h:mm:ss."""
+    whole = max(0, int(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def render(request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200) -> Response:
@@ -144,6 +154,33 @@ async def room_page(request: Request) -> Response:
     session = await db.read(programme.session_public, session_id)
     role = await db.read(role_of, person, session_id)
     return render(request, "room.html", {"s": session, "role": role.value})
+
+
+async def transcript_page(request: Request) -> Response:
+    """A session's transcript: what each speaker said, in order, with downloads."""
+    await current_person(request)
+    session_id = int(request.path_params["session_id"])
+    db = db_of(request)
+    session = await db.read(programme.session_public, session_id)
+    captions = await db.read(transcript, session_id)
+    context = {"s": session, "blocks": transcripts.blocks(captions), "count": len(captions)}
+    return render(request, "transcript.html", context)
+
+
+async def transcript_search_page(request: Request) -> Response:
+    """Search what was said across the forum's sessions."""
+    await current_person(request)
+    errors: dict[str, str] = {}
+    hits: list[transcripts.Hit] = []
+    q = request.query_params.get("q", "")
+    if q.strip():
+        try:
+            query = read_query(request, TranscriptQuery)
+            hits = await db_of(request).read(transcripts.search, query.q, query.forum, query.limit)
+        except InvalidInput as exc:
+            errors = _field_errors(exc)
+    context = {"q": q, "hits": hits, "errors": errors}
+    return render(request, "transcripts.html", context, status_code=422 if errors else 200)
 
 
 async def session_registration(request: Request) -> Response:
@@ -303,6 +340,8 @@ def routes() -> list[Route]:
         Route("/", programme_page, methods=["GET"]),
         Route("/sessions/{session_id:int}", session_page, methods=["GET"]),
         Route("/sessions/{session_id:int}/room", room_page, methods=["GET"]),
+        Route("/sessions/{session_id:int}/transcript", transcript_page, methods=["GET"]),
+        Route("/transcripts", transcript_search_page, methods=["GET"]),
         Route("/sessions/{session_id:int}/registration", protected(session_registration), methods=["POST"]),
         Route("/sessions/{session_id:int}/invitations", protected(session_invitation), methods=["POST"]),
         Route("/register", protected(register_page), methods=["GET", "POST"]),

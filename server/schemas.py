@@ -269,6 +269,12 @@ class ProgrammeQuery(Request):
     offset: Annotated[int, Field(ge=0)] = 0
 
 
+class TranscriptQuery(Request):
+    q: Annotated[str, Field(min_length=2, max_length=200)]
+    forum: int | None = None
+    limit: Annotated[int, Field(ge=1, le=100)] = 50
+
+
 class Programme(BaseModel):
     forum: ForumPublic | None
     total: int

@@ -17,6 +17,7 @@ from dotenv import dotenv_values
 PREFIX = "FORUMLIVE_"
 SECRET_KEY_FILE = "secret_key"  # noqa: S105 (a file name, not a secret)
 SECRET_KEY_BYTES = 32
+CAPTION_ENGINES = ("faster-whisper", "openai-whisper")
 
 
 class SettingsError(ValueError):
@@ -39,7 +40,10 @@ class Settings:
         session_max_age_s: lifetime of the sign-in cookie, in seconds.
         secure_cookies: send cookies only over HTTPS (turn on behind TLS).
         invitation_ttl_h: default lifetime of speaker/moderator invitation links, in hours.
-        captions_model: the Whisper model for live captions: a name (``tiny.en``) or a model directory.
+        captions_model: the Whisper model for live captions: a name (``tiny.en``) or a model directory
+            (with ``openai-whisper``, also the path of a converted ``.pt`` checkpoint).
+        captions_engine: what runs the model: ``faster-whisper`` (CTranslate2, the default) or
+            ``openai-whisper`` (PyTorch; the model is converted once into ``data_dir/models/NAME.pt``).
         stun_urls: STUN servers given to browsers and the server's peer connections (none by default:
             no request leaves for a public STUN server unless configured).
         turn_urls: TURN servers; browsers get short-lived credentials for them signed with ``turn_secret``
@@ -64,6 +68,7 @@ class Settings:
     secure_cookies: bool = False
     invitation_ttl_h: int = 72
     captions_model: str = "tiny.en"
+    captions_engine: str = "faster-whisper"
     stun_urls: tuple[str, ...] = ()
     turn_urls: tuple[str, ...] = ()
     turn_secret: str = ""
@@ -173,6 +178,8 @@ def load_settings(
         kwargs["invitation_ttl_h"] = _int("INVITATION_TTL_H", env["INVITATION_TTL_H"], 1, 24 * 365)
     if env.get("CAPTIONS_MODEL"):
         kwargs["captions_model"] = env["CAPTIONS_MODEL"]
+    if env.get("CAPTIONS_ENGINE", "").strip():
+        kwargs["captions_engine"] = env["CAPTIONS_ENGINE"].strip().lower()
     if "STUN_URLS" in env:
         kwargs["stun_urls"] = _list("STUN_URLS", env["STUN_URLS"], ("stun:", "stuns:"))
     if "TURN_URLS" in env:
@@ -191,6 +198,10 @@ def load_settings(
         kwargs["secret_key"] = env["SECRET_KEY"]
     kwargs.update(overrides)
     settings = Settings(**kwargs)  # type: ignore[arg-type]
+    if settings.captions_engine not in CAPTION_ENGINES:
+        raise SettingsError(
+            f"{PREFIX}CAPTIONS_ENGINE: expected {' or '.join(CAPTION_ENGINES)}, got {settings.captions_engine!r}"
+        )
     if settings.turn_urls and not settings.turn_secret:
         raise SettingsError(f"{PREFIX}TURN_URLS needs {PREFIX}TURN_SECRET (the TURN server's auth secret)")
     if not settings.secret_key:

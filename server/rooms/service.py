@@ -213,7 +213,7 @@ class RoomService:
         self,
         session_id: int,
         speaker: dict[str, object],
-        finals: list[tuple[float, float, str]],
+        finals: list[tuple[float, float, str, float]],
         partial: tuple[float, float, str] | None,
     ) -> None:
         """Send a caption update into a room: finals are committed first, partials are not stored."""

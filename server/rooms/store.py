@@ -167,17 +167,26 @@ def caption_data(caption: CaptionRecord) -> dict[str, Any]:
         "text": caption.text,
         "start_s": caption.start_s,
         "end_s": caption.end_s,
+        "at": caption.started_at.timestamp(),
     }
 
 
 def transcript(db: DbSession, session_id: int, track: str = "machine") -> list[dict[str, Any]]:
-    """All final captions of a session's track, in order."""
+    """All final captions of a session's track in the order they were spoken, across speakers.
+
+    ``start_s``/``end_s`` are on each speaker's stream clock; ``offset_s`` is on the session's clock
+    (seconds since the first caption began), which is what a transcript file uses.
+    """
     rows = db.exec(
         select(CaptionRecord)
         .where(CaptionRecord.session_id == session_id, CaptionRecord.track == track)
-        .order_by(col(CaptionRecord.start_s), col(CaptionRecord.id))
+        .order_by(col(CaptionRecord.started_at), col(CaptionRecord.id))
     ).all()
-    return [caption_data(row) for row in rows]
+    captions = [caption_data(row) for row in rows]
+    origin = captions[0]["at"] if captions else 0.0
+    for caption in captions:
+        caption["offset_s"] = round(caption["at"] - origin, 3)
+    return captions
 
 
 def _record(db: DbSession, session_id: int, room: Room) -> RoomRecord:
@@ -284,6 +293,7 @@ def commit(db: DbSession, room: Room, events: list[Event], now: float) -> list[E
                 text=data["text"],
                 start_s=data["start_s"],
                 end_s=data["end_s"],
+                started_at=to_time(data["at"]),
                 created_at=at,
             )
             data["id"] = _insert(db, row)

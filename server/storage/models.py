@@ -260,6 +260,7 @@ class CaptionRecord(SQLModel, table=True):
     track: str = Field(default="machine", max_length=16)
     language: str = Field(default="en", max_length=8)
     text: str = Field(max_length=2000)
-    start_s: float
+    start_s: float  # on the speaker's stream clock
     end_s: float
+    started_at: datetime = Field(sa_type=UTCDateTime)  # wall-clock time of the first word: the session's clock
     created_at: datetime = Field(sa_type=UTCDateTime)

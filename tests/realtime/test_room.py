@@ -245,7 +245,9 @@ def test_captions_partials_replace_and_finals_accumulate() -> None:
     speaker = {"speaker_id": SPEAKER.person_id, "speaker": "Sam Speaker", "track": "machine", "language": "en"}
     events = h.ids.commit(h.room.decide_captions(speaker, [], (0.0, 0.8, "we connected")))
     events += h.room.apply(events)[:0]
-    events += h.room.apply(h.room.decide_captions(speaker, [(0.0, 1.6, "We connected forty schools.")], None))
+    events += h.room.apply(
+        h.room.decide_captions(speaker, [(0.0, 1.6, "We connected forty schools.", 1764064000.0)], None)
+    )
     assert h.room.decide_captions(speaker, [], None) == []  # nothing changed, nothing sent
     for event in events:
         client.receive(json.loads(render(h.room, event, BEN)))

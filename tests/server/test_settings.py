@@ -53,6 +53,7 @@ def test_allowed_origins_are_parsed_exactly(tmp_path: Path) -> None:
         ("FORUMLIVE_TURN_URLS", "turn:turn.example.org", "TURN_SECRET"),
         ("FORUMLIVE_TURN_TTL_S", "5", "between"),
         ("FORUMLIVE_RECORD_AUDIO", "perhaps", "true or false"),
+        ("FORUMLIVE_CAPTIONS_ENGINE", "whisper.cpp", "faster-whisper or openai-whisper"),
     ],
 )
 def test_bad_values_are_refused_with_the_variable_named(tmp_path: Path, name: str, value: str, message: str) -> None:
@@ -60,6 +61,15 @@ def test_bad_values_are_refused_with_the_variable_named(tmp_path: Path, name: st
     with pytest.raises(SettingsError, match=message) as info:
         load_settings(environ={name: value}, env_file=None, data_dir=tmp_path)
     assert name in str(info.value)
+
+
+def test_captions_engine_defaults_to_faster_whisper(tmp_path: Path) -> None:
+    """FORUMLIVE_CAPTIONS_ENGINE picks openai-whisper (any case, spaces trimmed); unset or empty: faster-whisper."""
+    assert load_settings(environ={}, env_file=None, data_dir=tmp_path).captions_engine == "faster-whisper"
+    empty = load_settings(environ={"FORUMLIVE_CAPTIONS_ENGINE": ""}, env_file=None, data_dir=tmp_path)
+    assert empty.captions_engine == "faster-whisper"
+    chosen = load_settings(environ={"FORUMLIVE_CAPTIONS_ENGINE": " OpenAI-Whisper "}, env_file=None, data_dir=tmp_path)
+    assert chosen.captions_engine == "openai-whisper"
 
 
 def test_secret_key_is_generated_once_and_kept_private(tmp_path: Path) -> None:
