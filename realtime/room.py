@@ -242,6 +242,7 @@ class Room:
         speaker: dict[str, Any],
         finals: list[tuple[float, float, str, float]],
         partial: tuple[float, float, str] | None,
+        lag_s: float | None = None,
     ) -> list[Event]:
         """Events for a caption update of one speaker's stream: new final captions, then the partial
         caption that replaces the previous one (empty text clears it). Changes nothing.
@@ -250,6 +251,7 @@ class Room:
             speaker: ``speaker_id`` (or None), ``speaker`` (a name), ``track`` and ``language``.
             finals: (start_s, end_s, text, at): times on the stream's clock, and the wall-clock time
                 (epoch seconds) at which the first word was spoken.
+            lag_s: how far behind the speech the captions run, shown with the partial caption.
         """
         events = [
             Event(
@@ -262,9 +264,10 @@ class Room:
         text = partial[2] if partial else ""
         if text != self.partials.get(key, {}).get("text", ""):
             start, end = (partial[0], partial[1]) if partial else (0.0, 0.0)
-            events.append(
-                Event("caption.partial", {**speaker, "text": text, "start_s": start, "end_s": end}, durable=False)
-            )
+            data = {**speaker, "text": text, "start_s": start, "end_s": end}
+            if lag_s is not None:
+                data["lag_s"] = round(lag_s, 1)
+            events.append(Event("caption.partial", data, durable=False))
         return events
 
     # Admission and presence -------------------------------------------------------------------------

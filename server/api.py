@@ -566,6 +566,26 @@ async def transcript_search(request: Request) -> Response:
     return JSONResponse({"query": query.q, "hits": [hit.as_dict() for hit in hits]})
 
 
+@operation(
+    "GET",
+    "/api/captions/status",
+    "Live caption streams: lag behind the speech, real-time factor, turns taken (organizers)",
+    "captions",
+    errors=(401, 403),
+)
+async def captions_status(request: Request) -> Response:
+    await _organizer(request)
+    captions = request.app.state.captions
+    return JSONResponse(
+        {
+            "engine": captions.engine_name,
+            "model": captions.model,
+            "workers": captions.workers,
+            "streams": captions.status(),
+        }
+    )
+
+
 ENDPOINTS = [
     healthz,
     get_csrf,
@@ -589,6 +609,7 @@ ENDPOINTS = [
     play_captions,
     session_transcript,
     transcript_search,
+    captions_status,
     session_transcript_file,
 ]
 

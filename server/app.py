@@ -146,7 +146,11 @@ def create_app(settings: Settings, *, migrate_on_start: bool = True) -> Starlett
 
     rooms = RoomService(database, settings)
     captions = CaptionService(
-        rooms, settings.captions_model, engine=settings.captions_engine, models_dir=settings.data_dir / "models"
+        rooms,
+        settings.captions_model,
+        engine=settings.captions_engine,
+        models_dir=settings.data_dir / "models",
+        workers=settings.captions_workers,
     )
     if settings.live_captions:
         rooms.media.tap_listeners.append(captions.listen)

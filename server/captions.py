@@ -17,7 +17,7 @@ import io
 import logging
 import time
 import wave
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,34 @@ def decode_wav(content: bytes) -> np.ndarray:
     return resample(to_mono(pcm16_to_float(frames), channels), rate)
 
 
+@dataclass
+class StreamStatus:
+    """One live caption stream as the scheduler sees it."""
+
+    session_id: int
+    speaker_id: int | None
+    speaker: str
+    track: str
+    lag_s: float = 0.0  # from the newest audio of a step arriving to its captions being sent
+    audio_s: float = 0.0
+    busy_s: float = 0.0  # engine time spent
+    waited_s: float = 0.0  # time spent waiting for a worker slot
+    steps: int = 0
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "session_id": self.session_id,
+            "speaker_id": self.speaker_id,
+            "speaker": self.speaker,
+            "track": self.track,
+            "lag_s": round(self.lag_s, 2),
+            "audio_s": round(self.audio_s, 1),
+            "rtf": round(self.busy_s / self.audio_s, 3) if self.audio_s else None,
+            "waited_s": round(self.waited_s, 1),
+            "steps": self.steps,
+        }
+
+
 @dataclass(frozen=True)
 class Speaker:
     speaker_id: int | None
@@ -76,6 +104,7 @@ class CaptionService:
         options: CaptionOptions | None = None,
         engine: str = "faster-whisper",
         models_dir: Path | None = None,
+        workers: int = 1,
     ) -> None:
         self.rooms = rooms
         self.model = model
@@ -85,6 +114,11 @@ class CaptionService:
         self._engine: Engine | None = None
         self._engine_lock = asyncio.Lock()
         self.tasks: set[asyncio.Task[None]] = set()
+        # The engine's worker slots, shared by every stream: a stream has at most one step waiting, and
+        # the semaphore serves waiters in order, so streams take turns (round robin).
+        self.workers = workers
+        self._slots = asyncio.Semaphore(workers)
+        self.streams: dict[tuple[int, int | None, str, str], StreamStatus] = {}
 
     async def engine(self) -> Engine:
         async with self._engine_lock:
@@ -119,6 +153,21 @@ class CaptionService:
             log.info("converted %s for openai-whisper into %s in %.1f s", info.name, checkpoint, result.seconds)
         return checkpoint
 
+    async def _step(self, work: Callable[[], Update], status: StreamStatus) -> Update:
+        """Run one processor step in a worker slot, taking turns with the other streams."""
+        waited = time.monotonic()
+        async with self._slots:
+            began = time.monotonic()
+            status.waited_s += began - waited
+            update = await anyio.to_thread.run_sync(work)
+            status.busy_s += time.monotonic() - began
+        status.steps += 1
+        return update
+
+    def status(self) -> list[dict[str, object]]:
+        """Every live caption stream: lag, real-time factor and turns taken (for organizers and metrics)."""
+        return [stream.as_dict() for stream in self.streams.values()]
+
     def listen(self, session_id: int, person_id: int, name: str, tap: AudioTap) -> None:
         """Caption a speaker who started publishing audio (a media tap listener)."""
         self._start(self._listen(session_id, Speaker(person_id, name), tap.stream()))
@@ -134,18 +183,22 @@ class CaptionService:
         more = asyncio.Event()
         ended = False
         origin: float | None = None
+        newest_at = 0.0  # when the newest audio waiting to be captioned arrived
 
         async def read() -> None:
-            nonlocal ended, origin
+            nonlocal ended, origin, newest_at
             async for chunk in stream:
                 if origin is None:  # the wall-clock time of the processor's time 0
                     origin = chunk.received_at - chunk.duration_s
                 arrived.append(chunk.samples)
+                newest_at = chunk.received_at
                 more.set()
             ended = True
             more.set()
 
         reader = asyncio.create_task(read())
+        key = (session_id, speaker.speaker_id, speaker.name, speaker.track)
+        status = self.streams[key] = StreamStatus(session_id, speaker.speaker_id, speaker.name, speaker.track)
         try:
             language = await self.rooms.database.read(_session_language, session_id)
             speaker = Speaker(speaker.speaker_id, speaker.name, language=self._language(language))
@@ -157,18 +210,24 @@ class CaptionService:
                 more.clear()
                 if sum(len(a) for a in arrived) < step and not ended:
                     continue
+                # Everything that arrived since the last step goes in at once: when the engine is busy,
+                # steps lengthen and the backlog does not grow.
                 audio, arrived[:] = np.concatenate(arrived) if arrived else np.zeros(0, np.int16), []
+                heard_at = newest_at
                 if len(audio):
                     processor.insert_audio(pcm16_to_float(audio))
-                    update = await anyio.to_thread.run_sync(processor.process)
-                    await self._publish(session_id, speaker, update, origin or time.time())
-            await self._publish(
-                session_id, speaker, await anyio.to_thread.run_sync(processor.finish), origin or time.time()
-            )
+                    status.audio_s += len(audio) / SAMPLE_RATE_HZ
+                    update = await self._step(processor.process, status)
+                    status.lag_s = max(0.0, time.time() - heard_at)
+                    await self._publish(session_id, speaker, update, origin or time.time(), lag_s=status.lag_s)
+            update = await self._step(processor.finish, status)
+            await self._publish(session_id, speaker, update, origin or time.time())
         except Exception:
             log.exception("live captions stopped for person %s in session %s", speaker.speaker_id, session_id)
         finally:
             reader.cancel()
+            if self.streams.get(key) is status:
+                del self.streams[key]
 
     def _language(self, session_language: str | None) -> str:
         """The session's language where the model knows it; English-only models caption in English."""
@@ -186,25 +245,38 @@ class CaptionService:
         step = int(self.options.step_s * SAMPLE_RATE_HZ)
         began = time.monotonic()
         origin = time.time()
+        key = (session_id, speaker.speaker_id, speaker.name, f"play-{id(processor)}")
+        status = self.streams[key] = StreamStatus(session_id, speaker.speaker_id, speaker.name, speaker.track)
         try:
             for index, start in enumerate(range(0, len(audio), step)):
                 # Audio arrives in real time (scaled by speed): wait until this step would have been heard.
                 await asyncio.sleep(max(0.0, (index + 1) * self.options.step_s / speed - (time.monotonic() - began)))
+                heard_at = time.time()
                 processor.insert_audio(audio[start : start + step])
-                update = await anyio.to_thread.run_sync(processor.process)
-                await self._publish(session_id, speaker, update, origin, speed)
-            await self._publish(session_id, speaker, await anyio.to_thread.run_sync(processor.finish), origin, speed)
+                status.audio_s += min(step, len(audio) - start) / SAMPLE_RATE_HZ
+                update = await self._step(processor.process, status)
+                status.lag_s = time.time() - heard_at
+                await self._publish(session_id, speaker, update, origin, speed, lag_s=status.lag_s)
+            await self._publish(session_id, speaker, await self._step(processor.finish, status), origin, speed)
         except Exception:
             log.exception("captioning stopped for session %s", session_id)
             raise
+        finally:
+            self.streams.pop(key, None)
 
     async def _publish(
-        self, session_id: int, speaker: Speaker, update: Update, origin: float, speed: float = 1.0
+        self,
+        session_id: int,
+        speaker: Speaker,
+        update: Update,
+        origin: float,
+        speed: float = 1.0,
+        lag_s: float | None = None,
     ) -> None:
         """Send an update into the room; ``origin`` is the wall-clock time of the stream's time 0."""
         finals = [(c.start_s, c.end_s, c.text, origin + c.start_s / speed) for c in update.finals]
         partial = (update.partial.start_s, update.partial.end_s, update.partial.text) if update.partial else None
-        await self.rooms.publish_captions(session_id, speaker.as_data(), finals, partial)
+        await self.rooms.publish_captions(session_id, speaker.as_data(), finals, partial, lag_s)
 
     async def stop(self) -> None:
         for task in list(self.tasks):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from dotenv import dotenv_values
@@ -42,6 +42,8 @@ class Settings:
         invitation_ttl_h: default lifetime of speaker/moderator invitation links, in hours.
         captions_model: the Whisper model for live captions: a name (``tiny.en``) or a model directory
             (with ``openai-whisper``, also the path of a converted ``.pt`` checkpoint).
+        captions_workers: engine calls running at once, shared by all caption streams in turn (each call
+            uses 2 threads; default: half the CPU cores).
         captions_engine: what runs the model: ``faster-whisper`` (CTranslate2, the default) or
             ``openai-whisper`` (PyTorch; the model is converted once into ``data_dir/models/NAME.pt``).
         stun_urls: STUN servers given to browsers and the server's peer connections (none by default:
@@ -69,6 +71,7 @@ class Settings:
     invitation_ttl_h: int = 72
     captions_model: str = "tiny.en"
     captions_engine: str = "faster-whisper"
+    captions_workers: int = field(default_factory=lambda: max(1, (os.cpu_count() or 2) // 2))
     stun_urls: tuple[str, ...] = ()
     turn_urls: tuple[str, ...] = ()
     turn_secret: str = ""
@@ -194,6 +197,8 @@ def load_settings(
         kwargs["live_captions"] = _bool("LIVE_CAPTIONS", env["LIVE_CAPTIONS"])
     if "RECORD_AUDIO" in env:
         kwargs["record_audio"] = _bool("RECORD_AUDIO", env["RECORD_AUDIO"])
+    if "CAPTIONS_WORKERS" in env:
+        kwargs["captions_workers"] = _int("CAPTIONS_WORKERS", env["CAPTIONS_WORKERS"], 1, 64)
     if env.get("SECRET_KEY"):
         kwargs["secret_key"] = env["SECRET_KEY"]
     kwargs.update(overrides)

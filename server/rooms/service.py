@@ -215,11 +215,14 @@ class RoomService:
         speaker: dict[str, object],
         finals: list[tuple[float, float, str, float]],
         partial: tuple[float, float, str] | None,
+        lag_s: float | None = None,
     ) -> None:
-        """Send a caption update into a room: finals are committed first, partials are not stored."""
+        """Send a caption update into a room: finals are committed first, partials are not stored.
+        ``lag_s`` (how far the captions run behind the speech) travels with the partial caption."""
         live = await self.room(session_id)
         async with live.lock:
-            await self._commit_and_send(live, live.room.decide_captions(speaker, finals, partial), time.time())
+            events = live.room.decide_captions(speaker, finals, partial, lag_s)
+            await self._commit_and_send(live, events, time.time())
 
     async def _commit_and_send(self, live: LiveRoom, events: list[Event], now: float) -> list[Event]:
         """Commit the durable events, then apply and broadcast all of them (caller holds the room's lock).

@@ -312,6 +312,8 @@ function renderCaptions(view) {
     el("span", { class: "caption-speaker", text: `${b.speaker}: ` }),
     el("span", { text: b.text.split(/\s+/).slice(-CAPTION_WORDS_SHOWN).join(" ") }))));
   $("caption-partial").textContent = view.partials.map((p) => p.text).join(" ");
+  const lag = Math.max(0, ...view.partials.map((p) => p.lag_s || 0));
+  $("caption-lag").textContent = lag >= 3 ? `Captions are running ${Math.round(lag)} s behind the speech.` : "";
 }
 
 const mutedBy = (view, pid, kind) => (view.media_muted.find((m) => m.person_id === pid && m.kind === kind) || {}).by;

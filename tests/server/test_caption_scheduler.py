@@ -1,0 +1,117 @@
+"""The caption scheduler: streams take turns for the engine's workers, and when the engine is too slow
+for them all, steps lengthen instead of the lag growing. A slow engine stands in at the engine seam;
+the real model's speed is measured in bench/captions."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import numpy as np
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+
+from captioning.engine import Segment, TranscribeOptions, Word
+from realtime.media.tap import SAMPLE_RATE, PcmChunk
+from server.captions import CaptionService, Speaker
+from tests.conftest import make_forum, make_session, sign_in_organizer
+
+CALL_S = 0.15  # engine time per step
+CHUNK_S = 0.1  # audio per chunk
+SPEEDUP = 4  # audio arrives four times faster than real time (keeps the test short)
+
+
+class SlowEngine:
+    """Takes CALL_S per call and says which stream it heard (each stream's audio has its own level)."""
+
+    name = "slow"
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, float]] = []  # (stream, seconds of audio in the window)
+
+    def transcribe(self, audio: np.ndarray, options: TranscribeOptions) -> list[Segment]:
+        time.sleep(CALL_S)
+        stream = round(float(np.abs(audio).max()) * 10) - 1
+        self.calls.append((stream, len(audio) / SAMPLE_RATE))
+        word = Word(0.0, 0.5, f" s{stream}")
+        return [Segment(0.0, 0.5, word.text, (word,), 0.0, -0.1)]
+
+
+async def _speech(stream: int, seconds: float) -> AsyncIterator[PcmChunk]:
+    samples = np.full(int(CHUNK_S * SAMPLE_RATE), int(32767 * 0.1 * (stream + 1)), dtype=np.int16)
+    for index in range(int(seconds / CHUNK_S)):
+        await asyncio.sleep(CHUNK_S / SPEEDUP)
+        yield PcmChunk(samples, index * CHUNK_S, time.time())
+
+
+def test_streams_take_turns_and_steps_lengthen_under_load(app: Starlette, client: TestClient) -> None:
+    sign_in_organizer(app, client)
+    session_id = make_session(client, make_forum(client)["id"], status="live")["id"]
+    service = CaptionService(app.state.rooms, "tiny.en", workers=1)
+    engine = SlowEngine()
+    service._engine = engine  # the seam: no model is loaded
+    lags: dict[str, list[float]] = {"Speaker 0": [], "Speaker 1": [], "Speaker 2": []}
+
+    async def run() -> None:
+        async def watch() -> None:
+            while True:
+                await asyncio.sleep(0.1)
+                for status in service.streams.values():
+                    if status.steps:
+                        lags[status.speaker].append(status.lag_s)
+
+        watcher = asyncio.create_task(watch())
+        await asyncio.gather(
+            *(service._listen(session_id, Speaker(None, f"Speaker {k}"), _speech(k, 12.0)) for k in range(3))
+        )
+        watcher.cancel()
+
+    client.portal.call(run)
+    order = [stream for stream, _ in engine.calls]
+    # Three streams at 4x real time need 3 × 4 = 12 s of audio per second; one worker does about 6 steps
+    # a second. They take turns: no stream gets two steps in a row while the others wait.
+    assert sorted(set(order)) == [0, 1, 2]
+    middle = order[3:-6]
+    assert all(a != b for a, b in zip(middle, middle[1:], strict=False)), order
+    # Steps lengthened: fewer calls than 1 s steps would take (36 in all).
+    assert len(engine.calls) < 0.75 * 36
+    # And the lag stayed bounded: at the end no worse than in the first half, give or take a turn.
+    for stream, seen in lags.items():
+        assert seen, stream
+        half = seen[: len(seen) // 2]
+        assert max(seen[-3:]) <= max(half) + 3 * CALL_S, (stream, seen)
+    assert service.streams == {}
+
+
+def test_status_reports_each_stream(app: Starlette, client: TestClient) -> None:
+    sign_in_organizer(app, client)
+    session_id = make_session(client, make_forum(client)["id"], status="live")["id"]
+    service = CaptionService(app.state.rooms, "tiny.en", workers=1)
+    service._engine = SlowEngine()
+    seen: list[list[dict[str, Any]]] = []
+
+    async def run() -> None:
+        task = asyncio.create_task(service._listen(session_id, Speaker(None, "Hana"), _speech(0, 3.0)))
+        while not task.done():
+            await asyncio.sleep(0.05)
+            seen.append(service.status())
+        await task
+
+    client.portal.call(run)
+    reported = [s for snapshot in seen for s in snapshot if s["steps"]]
+    assert reported and reported[-1]["speaker"] == "Hana" and reported[-1]["session_id"] == session_id
+    assert reported[-1]["rtf"] is not None and reported[-1]["lag_s"] >= 0
+
+
+def test_caption_status_is_for_organizers(app: Starlette, client: TestClient) -> None:
+    from tests.conftest import new_client, register
+
+    assert client.get("/api/captions/status").status_code == 401
+    with new_client(app) as other:
+        register(other, "ana@example.org")
+        assert other.get("/api/captions/status").status_code == 403
+    sign_in_organizer(app, client)
+    body = client.get("/api/captions/status").json()
+    assert body["engine"] == "faster-whisper" and body["workers"] >= 1 and body["streams"] == []
