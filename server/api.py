@@ -31,6 +31,8 @@ from server.http import (
     sign_out,
 )
 from server.openapi import build_openapi, operation
+from server.reports import output, privacy
+from server.reports.figures import Scope, compute
 from server.rooms.store import role_of, transcript
 from server.schemas import (
     DeleteAccountRequest,
@@ -45,6 +47,7 @@ from server.schemas import (
     Programme,
     ProgrammeQuery,
     RegisterRequest,
+    ReportQuery,
     SessionCreate,
     SessionPublic,
     SessionUpdate,
@@ -586,6 +589,54 @@ async def captions_status(request: Request) -> Response:
     )
 
 
+async def _report(request: Request) -> tuple[dict[str, Any], ReportQuery]:
+    """The key figures a request asks for: published, or raw for organizers (``raw=true``)."""
+    query = read_query(request, ReportQuery)
+    if query.raw:
+        await _organizer(request)
+    scope = Scope(
+        _path_int(request, "forum_id"),
+        query.date_from,
+        query.date_to,
+        query.track.value if query.track else None,
+        query.type.value if query.type else None,
+    )
+    figures = await db_of(request).read(compute, scope)
+    return (figures.as_dict() if query.raw else privacy.publish(figures)), query
+
+
+@operation(
+    "GET",
+    "/api/forums/{forum_id:int}/report",
+    "Key figures of a forum (published: small cells hidden; raw=true for organizers)",
+    "reports",
+    query=ReportQuery,
+    errors=(401, 403, 404, 422),
+)
+async def forum_report(request: Request) -> Response:
+    figures, _ = await _report(request)
+    return JSONResponse(figures)
+
+
+@operation(
+    "GET",
+    "/api/forums/{forum_id:int}/report.csv",
+    "Key figures as CSV (section, item, value)",
+    "reports",
+    query=ReportQuery,
+    response_media="text/csv",
+    errors=(401, 403, 404, 422),
+)
+async def forum_report_csv(request: Request) -> Response:
+    figures, _ = await _report(request)
+    name = f"forum-{_path_int(request, 'forum_id')}-key-figures.csv"
+    return Response(
+        output.to_csv(figures),
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
 ENDPOINTS = [
     healthz,
     get_csrf,
@@ -610,6 +661,8 @@ ENDPOINTS = [
     session_transcript,
     transcript_search,
     captions_status,
+    forum_report,
+    forum_report_csv,
     session_transcript_file,
 ]
 

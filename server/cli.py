@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from server.settings import Settings, SettingsError, load_settings
 
@@ -227,7 +228,123 @@ def build_parser() -> argparse.ArgumentParser:
     conversion.add_argument("--out", help="the checkpoint to write (default: DATA_DIR/models/NAME.pt)")
     conversion.add_argument("--force", action="store_true", help="convert again even if the checkpoint is up to date")
     conversion.set_defaults(func=cmd_models_convert)
+
+    report = sub.add_parser("report", help="write a forum's key figures (published: small numbers hidden)")
+    common(report)
+    report.add_argument("forum", help="the forum's id or slug")
+    report.add_argument("--format", choices=("html", "pdf", "csv", "json"), default="html")
+    report.add_argument("--out", required=True, help="the file to write")
+    report.add_argument("--raw", action="store_true", help="the figures before suppression (not for publication)")
+    report.add_argument("--date-from", help="first day (YYYY-MM-DD, in the forum's time zone)")
+    report.add_argument("--date-to", help="last day (YYYY-MM-DD)")
+    report.add_argument("--track", help="a special track (e.g. youth)")
+    report.add_argument("--type", help="a session type (e.g. talkx)")
+    report.set_defaults(func=cmd_report)
     return parser
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write a forum's key figures as HTML, PDF, CSV or JSON (published unless --raw)."""
+    from datetime import date
+
+    from server.reports import output, privacy
+    from server.reports.figures import Scope, compute
+    from server.storage.db import Database
+
+    settings = _settings(args)
+    _migrate(settings)
+    database = Database(settings.effective_database_url)
+    steps = ["finding the forum", "counting attendance", "writing"]
+    bar = Progress(len(steps) + (1 if args.format == "pdf" else 0))
+    try:
+        bar.step(steps[0])
+        forum_id = database.run_read(_forum_id, args.forum)
+        if forum_id is None:
+            print(f"error: no forum {args.forum!r} (give its id or slug)", file=sys.stderr)
+            return 2
+        try:
+            scope = Scope(
+                forum_id,
+                date.fromisoformat(args.date_from) if args.date_from else None,
+                date.fromisoformat(args.date_to) if args.date_to else None,
+                args.track,
+                args.type,
+            )
+        except ValueError as exc:
+            print(f"error: {exc} (dates are YYYY-MM-DD)", file=sys.stderr)
+            return 2
+        bar.step(steps[1])
+        figures = database.run_read(compute, scope)
+    finally:
+        database.dispose()
+    data = figures.as_dict() if args.raw else privacy.publish(figures)
+    bar.step(steps[2])
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if args.format == "json":
+        out.write_text(output.to_json(data))
+    elif args.format == "csv":
+        out.write_text(output.to_csv(data))
+    else:
+        html = _report_html(settings, data, args.raw)
+        if args.format == "html":
+            out.write_text(html)
+        else:
+            bar.step("printing the PDF with Chromium")
+            try:
+                output.html_to_pdf(html, out)
+            except output.PdfError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
+    bar.done()
+    print(f"key figures of {figures.forum} written to {out} ({args.format}, {'raw' if args.raw else 'published'})")
+    return 0
+
+
+class Progress:
+    """A one-line progress bar on stderr (plain lines when stderr is not a terminal)."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.done_steps = 0
+        self.tty = sys.stderr.isatty()
+
+    def step(self, what: str) -> None:
+        self.done_steps += 1
+        filled = int(20 * (self.done_steps - 1) / self.total)
+        line = f"[{'#' * filled}{'.' * (20 - filled)}] {self.done_steps}/{self.total} {what}"
+        print(("\r" + line.ljust(70)) if self.tty else line, end="" if self.tty else "\n", file=sys.stderr, flush=True)
+
+    def done(self) -> None:
+        if self.tty:
+            print("\r" + f"[{'#' * 20}] done".ljust(70), file=sys.stderr)
+
+
+def _forum_id(db: Any, forum: str) -> int | None:  # noqa: ANN401 - a database session
+    from sqlmodel import select
+
+    from server.storage.models import Forum
+
+    if forum.isdigit():
+        row = db.get(Forum, int(forum))
+    else:
+        row = db.exec(select(Forum).where(Forum.slug == forum)).first()
+    return row.id if row is not None else None
+
+
+def _report_html(settings: Settings, data: dict[str, Any], raw: bool) -> str:
+    from server.pages import make_templates, report_context
+    from web import STATIC_DIR
+
+    templates = make_templates(settings)
+    context = {
+        **report_context(data, raw=raw),
+        "person": None,
+        "csrf_token": "",
+        "flash": None,
+        "inline_css": (STATIC_DIR / "site.css").read_text(),
+    }
+    return templates.get_template("report.html").render(context)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

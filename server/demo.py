@@ -10,7 +10,7 @@ import json
 import os
 import secrets
 from dataclasses import asdict, dataclass
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -19,6 +19,7 @@ from sqlmodel import select
 
 from server import accounts
 from server.programme import write_session
+from server.reports.synthetic import generate
 from server.schemas import RegisterRequest, SessionFields
 from server.storage.models import Forum, Person, Registration, SessionRole
 from server.vocab import SessionStatus, SessionType, Track
@@ -310,6 +311,8 @@ def _seed_people(db: DbSession, sessions: list) -> list[DemoAccount]:  # type: i
         if index % 4 == 1:
             db.add(Registration(person_id=persons["participant"].id, session_id=session.id))
     db.flush()
+    # A past edition with synthetic attendance, so that the key-figures report has something to show.
+    generate(db, sessions=250, visits=20_000, countries=185, seed=2020, start=date(2020, 6, 22))
     return made
 
 

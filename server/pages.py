@@ -17,8 +17,18 @@ from starlette.templating import Jinja2Templates
 from server import accounts, geo, programme, transcripts
 from server.errors import ForumliveError, InvalidInput
 from server.http import authenticate, csrf_protected, csrf_token, current_person, db_of, read_query, sign_in, sign_out
+from server.reports import output, privacy
+from server.reports.figures import Scope, compute
 from server.rooms.store import role_of, transcript
-from server.schemas import InvitationCreate, ProfileUpdate, ProgrammeQuery, RegisterRequest, TranscriptQuery, parse
+from server.schemas import (
+    InvitationCreate,
+    ProfileUpdate,
+    ProgrammeQuery,
+    RegisterRequest,
+    ReportQuery,
+    TranscriptQuery,
+    parse,
+)
 from server.settings import Settings
 from server.vocab import (
     ACTION_LINES,
@@ -183,6 +193,50 @@ async def transcript_search_page(request: Request) -> Response:
     return render(request, "transcripts.html", context, status_code=422 if errors else 200)
 
 
+async def report_page(request: Request) -> Response:
+    """A forum's key figures laid out like the forum's key-figures slides, charts as SVG. Published
+    (small cells hidden) for everyone; raw for organizers who ask (``?raw=true``)."""
+    person = await current_person(request)
+    forum_id = int(request.path_params["forum_id"])
+    try:
+        query = read_query(request, ReportQuery)
+    except InvalidInput as exc:
+        return error_page(request, 422, "; ".join(f"{k}: {v}" for k, v in _field_errors(exc).items()))
+    if query.raw:
+        accounts.require_organizer(person)
+    scope = Scope(
+        forum_id,
+        query.date_from,
+        query.date_to,
+        query.track.value if query.track else None,
+        query.type.value if query.type else None,
+    )
+    figures = await db_of(request).read(compute, scope)
+    data = figures.as_dict() if query.raw else privacy.publish(figures)
+    return render(request, "report.html", report_context(data, raw=query.raw, query=query))
+
+
+def report_context(data: dict[str, Any], raw: bool = False, query: ReportQuery | None = None) -> dict[str, Any]:
+    """What report.html needs (also used by ``forumlive report`` to write the page to a file)."""
+    region_labels = {r.value: label for r, label in geo.REGION_LABELS.items()}
+    labels = {
+        "by_region": {**region_labels, "not_disclosed": "Not disclosed"},
+        "by_gender": {**{g.value: label for g, label in GENDER_LABELS.items()}, "not_disclosed": "Not disclosed"},
+        "by_stakeholder": {
+            **{k.value: label for k, label in STAKEHOLDER_LABELS.items()},
+            "not_disclosed": "Not disclosed",
+        },
+        "sessions_by_track": {t.value: label for t, label in TRACK_LABELS.items()},
+        "sessions_by_type": {t.value: label for t, label in SESSION_TYPE_LABELS.items()},
+        "sessions_by_action_line": {k: f"{k} {v}" for k, v in ACTION_LINES.items()},
+        "sessions_by_sdg": {str(k): f"SDG {k} {v}" for k, v in SDGS.items()},
+        "by_country": {c: geo.country_name(c) for c in data["by_country"] if c != "not_disclosed"}
+        | {"not_disclosed": "Not disclosed"},
+    }
+    charts = {key: output.bars(data[key], labels.get(key)) for key in output.DISTRIBUTIONS}
+    return {"r": data, "raw": raw, "charts": charts, "query": query or ReportQuery()}
+
+
 async def session_registration(request: Request) -> Response:
     person = await current_person(request)
     session_id = int(request.path_params["session_id"])
@@ -342,6 +396,7 @@ def routes() -> list[Route]:
         Route("/sessions/{session_id:int}/room", room_page, methods=["GET"]),
         Route("/sessions/{session_id:int}/transcript", transcript_page, methods=["GET"]),
         Route("/transcripts", transcript_search_page, methods=["GET"]),
+        Route("/forums/{forum_id:int}/report", report_page, methods=["GET"]),
         Route("/sessions/{session_id:int}/registration", protected(session_registration), methods=["POST"]),
         Route("/sessions/{session_id:int}/invitations", protected(session_invitation), methods=["POST"]),
         Route("/register", protected(register_page), methods=["GET", "POST"]),

@@ -269,6 +269,14 @@ class ProgrammeQuery(Request):
     offset: Annotated[int, Field(ge=0)] = 0
 
 
+class ReportQuery(Request):
+    date_from: date | None = None
+    date_to: date | None = None
+    track: Track | None = None
+    type: SessionType | None = None
+    raw: bool = False  # organizers only: the figures before suppression
+
+
 class TranscriptQuery(Request):
     q: Annotated[str, Field(min_length=2, max_length=200)]
     forum: int | None = None

@@ -241,11 +241,29 @@ class AttendanceVisit(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     session_id: int = Field(sa_column=_fk("session.id"))
-    person_id: int = Field(sa_column=Column(Integer, ForeignKey("person.id", ondelete="CASCADE"), nullable=False))
-    channel: str = Field(default="live", max_length=16)
+    # None for an anonymous viewer (the lite page without an account), who is told apart by a random key
+    # kept in their browser: counted in attendance, never in demographics.
+    person_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("person.id", ondelete="CASCADE"), nullable=True)
+    )
+    anonymous_key: str | None = Field(default=None, max_length=64)
+    channel: str = Field(default="live", max_length=16)  # live, lite, recording, transcript
     joined_at: datetime = Field(sa_type=UTCDateTime)
     last_seen_at: datetime = Field(sa_type=UTCDateTime)
     left_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+
+
+class ExternalViews(SQLModel, table=True):
+    """Views of a session counted elsewhere (a video site, a social stream), imported as numbers."""
+
+    __tablename__ = "external_views"
+    __table_args__ = (UniqueConstraint("session_id", "platform", name="uq_external_views"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: int = Field(sa_column=_fk("session.id"))
+    platform: str = Field(max_length=60)
+    views: int = Field(ge=0)
+    imported_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class CaptionRecord(SQLModel, table=True):

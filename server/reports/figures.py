@@ -1,0 +1,303 @@
+"""The key figures of a forum, computed in the database (definitions in docs/reports.md).
+
+Times are turned into seconds since 1970 inside SQL (``_epoch``: ``julianday`` on SQLite, ``extract``
+on PostgreSQL), so that durations, overlaps with the session's slot and the peak of concurrent
+visitors are computed where the rows are; Python receives one row per session and one per
+demographic combination, whatever the number of visits.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, and_, case, func, literal, select, union_all
+from sqlalchemy.sql import Select
+from sqlmodel import Session as DbSession
+
+from server.errors import NotFound
+from server.storage.models import (
+    AttendanceVisit,
+    ExternalViews,
+    Forum,
+    Person,
+    SessionActionLine,
+    SessionSdg,
+    SessionTag,
+)
+from server.storage.models import Session as SessionRow
+
+NOT_DISCLOSED = "not_disclosed"
+# A visitor "stayed" when they attended at least this share of the session's slot.
+STAYED_SHARE = 0.8
+CHANNELS = ("live", "lite", "recording", "transcript")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a report covers: a forum, optionally a date range (in the forum's time zone), a special
+    track and a session type."""
+
+    forum_id: int
+    date_from: date | None = None
+    date_to: date | None = None
+    track: str | None = None
+    session_type: str | None = None
+
+
+@dataclass
+class SessionFigures:
+    id: int
+    code: str
+    title: str
+    type: str
+    track: str | None
+    starts_at: str
+    attendees: int = 0  # distinct people with an account plus distinct anonymous viewers, any channel
+    anonymous: int = 0
+    external_views: int = 0
+    average_minutes: float = 0.0
+    stayed_share: float = 0.0  # of attendees with an account and a live visit, who stayed ≥ 80%
+    peak_concurrent: int = 0
+    by_channel: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class KeyFigures:
+    scope: dict[str, Any]
+    forum: str
+    generated_at: str
+    sessions: int
+    sessions_held: int
+    cumulative_attendance: int  # Σ sessions (attendees + external views)
+    live_attendance: int  # Σ sessions attendees on forumlive
+    external_views: int
+    unique_participants: int
+    anonymous_viewers: int  # Σ sessions distinct anonymous viewers
+    countries_engaged: int
+    high_level: int
+    by_region: dict[str, int]
+    by_gender: dict[str, int]
+    by_stakeholder: dict[str, int]
+    by_country: dict[str, int]
+    by_channel: dict[str, int]
+    sessions_by_type: dict[str, int]
+    sessions_by_track: dict[str, int]
+    sessions_by_action_line: dict[str, int]
+    sessions_by_sdg: dict[str, int]
+    sessions_by_tag: dict[str, int]
+    per_session: list[SessionFigures]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _epoch(db: DbSession, column: Any) -> ColumnElement[float]:  # noqa: ANN401 - a column
+    if db.get_bind().dialect.name == "sqlite":
+        return (func.julianday(column) - 2440587.5) * 86400.0
+    return func.extract("epoch", column)
+
+
+def _greatest(db: DbSession, a: Any, b: Any) -> ColumnElement[float]:  # noqa: ANN401
+    return func.max(a, b) if db.get_bind().dialect.name == "sqlite" else func.greatest(a, b)
+
+
+def _least(db: DbSession, a: Any, b: Any) -> ColumnElement[float]:  # noqa: ANN401
+    return func.min(a, b) if db.get_bind().dialect.name == "sqlite" else func.least(a, b)
+
+
+def _sessions_in_scope(db: DbSession, scope: Scope, forum: Forum) -> Select[Any]:
+    statement = select(SessionRow.id).where(SessionRow.forum_id == scope.forum_id)
+    zone = ZoneInfo(forum.timezone)
+    if scope.date_from is not None:
+        start = datetime.combine(scope.date_from, time.min, zone).astimezone(UTC)
+        statement = statement.where(SessionRow.starts_at >= start)
+    if scope.date_to is not None:
+        end = datetime.combine(scope.date_to + timedelta(days=1), time.min, zone).astimezone(UTC)
+        statement = statement.where(SessionRow.starts_at < end)
+    if scope.track is not None:
+        statement = statement.where(SessionRow.track == scope.track)
+    if scope.session_type is not None:
+        statement = statement.where(SessionRow.type == scope.session_type)
+    return statement
+
+
+def compute(db: DbSession, scope: Scope, now: datetime | None = None) -> KeyFigures:
+    """The raw key figures (not suppressed: for organizers; ``privacy.publish`` makes them public).
+
+    Raises:
+        NotFound: no such forum.
+    """
+    forum = db.get(Forum, scope.forum_id)
+    if forum is None:
+        raise NotFound(f"no forum {scope.forum_id}")
+    in_scope = _sessions_in_scope(db, scope, forum).subquery()
+    rows = db.scalars(
+        select(SessionRow).where(SessionRow.id.in_(select(in_scope.c.id))).order_by(SessionRow.starts_at)  # type: ignore[union-attr]
+    ).all()
+    sessions = {row.id: row for row in rows}
+    per_session = {
+        s.id: SessionFigures(s.id or 0, s.code, s.title, s.type, s.track, s.starts_at.isoformat()) for s in rows
+    }
+    ids = select(in_scope.c.id)
+    _attendance(db, ids, per_session)
+    _durations(db, ids, per_session)
+    _peaks(db, ids, per_session)
+    for session_id, views in db.exec(  # type: ignore[call-overload]
+        select(ExternalViews.session_id, func.sum(ExternalViews.views))
+        .where(ExternalViews.session_id.in_(ids))  # type: ignore[attr-defined]
+        .group_by(ExternalViews.session_id)
+    ).all():
+        per_session[session_id].external_views = int(views)
+    people = _people(db, ids)
+    live = sum(s.attendees for s in per_session.values())
+    external = sum(s.external_views for s in per_session.values())
+    channels: Counter[str] = Counter()
+    for s in per_session.values():
+        channels.update(s.by_channel)
+    return KeyFigures(
+        scope={k: (v.isoformat() if isinstance(v, date) else v) for k, v in asdict(scope).items()},
+        forum=forum.name,
+        generated_at=(now or datetime.now(UTC)).isoformat(timespec="seconds"),
+        sessions=len(rows),
+        sessions_held=sum(1 for s in rows if s.status in {"live", "ended"}),
+        cumulative_attendance=live + external,
+        live_attendance=live,
+        external_views=external,
+        unique_participants=people["unique"],
+        anonymous_viewers=sum(s.anonymous for s in per_session.values()),
+        countries_engaged=len([c for c in people["country"] if c != NOT_DISCLOSED]),
+        high_level=people["high_level"],
+        by_region=people["region"],
+        by_gender=people["gender"],
+        by_stakeholder=people["stakeholder"],
+        by_country=people["country"],
+        by_channel={c: channels.get(c, 0) for c in CHANNELS},
+        sessions_by_type=dict(Counter(s.type for s in rows).most_common()),
+        sessions_by_track=dict(Counter(s.track for s in rows if s.track).most_common()),
+        sessions_by_action_line=_linked(db, SessionActionLine.action_line, SessionActionLine.session_id, ids),
+        sessions_by_sdg=_linked(db, SessionSdg.sdg, SessionSdg.session_id, ids),
+        sessions_by_tag=_linked(db, SessionTag.tag, SessionTag.session_id, ids),
+        per_session=[per_session[sid] for sid in sessions],
+    )
+
+
+def _linked(db: DbSession, value: Any, session_id: Any, ids: Select[Any]) -> dict[str, int]:  # noqa: ANN401
+    counts = db.exec(  # type: ignore[call-overload]
+        select(value, func.count()).where(session_id.in_(ids)).group_by(value).order_by(func.count().desc(), value)
+    ).all()
+    return {str(v): int(n) for v, n in counts}
+
+
+def _attendance(db: DbSession, ids: Select[Any], per_session: dict[int, SessionFigures]) -> None:
+    """Distinct attendees per session (any channel), anonymous viewers apart, and per channel."""
+    v = AttendanceVisit
+    who = func.coalesce(func.cast(v.person_id, _text()), literal("a:") + v.anonymous_key)
+    statement = (
+        select(
+            v.session_id,
+            v.channel,
+            func.count(func.distinct(who)),
+        )
+        .where(v.session_id.in_(ids))  # type: ignore[attr-defined]
+        .group_by(v.session_id, v.channel)
+    )
+    for session_id, channel, count in db.exec(statement).all():  # type: ignore[call-overload]
+        per_session[session_id].by_channel[channel] = int(count)
+    totals = select(v.session_id, func.count(func.distinct(who)), func.count(func.distinct(v.anonymous_key))).where(
+        v.session_id.in_(ids)  # type: ignore[attr-defined]
+    )
+    for session_id, count, anonymous in db.exec(totals.group_by(v.session_id)).all():  # type: ignore[call-overload]
+        per_session[session_id].attendees = int(count)
+        per_session[session_id].anonymous = int(anonymous)
+
+
+def _text() -> Any:  # noqa: ANN401
+    from sqlalchemy import String
+
+    return String()
+
+
+def _durations(db: DbSession, ids: Select[Any], per_session: dict[int, SessionFigures]) -> None:
+    """Average minutes attended (within the session's slot) and the share who stayed ≥ 80%, over people
+    with an account on the live and lite channels (where joining and leaving are known)."""
+    v, s = AttendanceVisit, SessionRow
+    start, end = _epoch(db, s.starts_at), _epoch(db, s.ends_at)
+    left = _epoch(db, func.coalesce(v.left_at, v.last_seen_at))
+    overlap = _greatest(db, literal(0.0), _least(db, left, end) - _greatest(db, _epoch(db, v.joined_at), start))
+    pairs = (
+        select(
+            v.session_id.label("session_id"),
+            func.sum(overlap).label("attended"),
+            (end - start).label("length"),
+        )
+        .join(s, s.id == v.session_id)
+        .where(
+            v.session_id.in_(ids),  # type: ignore[attr-defined]
+            v.person_id.is_not(None),  # type: ignore[union-attr]
+            v.channel.in_(("live", "lite")),  # type: ignore[attr-defined]
+        )
+        .group_by(v.session_id, v.person_id, s.starts_at, s.ends_at)
+        .subquery()
+    )
+    stayed = case((pairs.c.attended >= STAYED_SHARE * pairs.c.length, 1), else_=0)
+    statement = select(pairs.c.session_id, func.avg(pairs.c.attended), func.avg(stayed)).group_by(pairs.c.session_id)
+    for session_id, attended, stayed_share in db.exec(statement).all():  # type: ignore[call-overload]
+        per_session[session_id].average_minutes = round(float(attended or 0) / 60, 1)
+        per_session[session_id].stayed_share = round(float(stayed_share or 0), 3)
+
+
+def _peaks(db: DbSession, ids: Select[Any], per_session: dict[int, SessionFigures]) -> None:
+    """The most visitors at once per session (live and lite): a running sum over joins (+1) and leaves
+    (-1) in time order, leaves first at equal times."""
+    v = AttendanceVisit
+    where = and_(v.session_id.in_(ids), v.channel.in_(("live", "lite")))  # type: ignore[attr-defined]
+    joins = select(v.session_id.label("sid"), _epoch(db, v.joined_at).label("t"), literal(1).label("d")).where(where)
+    leaves = select(
+        v.session_id.label("sid"),
+        _epoch(db, func.coalesce(v.left_at, v.last_seen_at)).label("t"),
+        literal(-1).label("d"),
+    ).where(where)
+    steps = union_all(joins, leaves).subquery()
+    running = select(
+        steps.c.sid,
+        func.sum(steps.c.d).over(partition_by=steps.c.sid, order_by=(steps.c.t, steps.c.d)).label("n"),
+    ).subquery()
+    for session_id, peak in db.exec(select(running.c.sid, func.max(running.c.n)).group_by(running.c.sid)).all():  # type: ignore[call-overload]
+        per_session[session_id].peak_concurrent = int(peak or 0)
+
+
+def _people(db: DbSession, ids: Select[Any]) -> dict[str, Any]:
+    """Unique participants (with an account) and their distributions; only consented values count."""
+    v, p = AttendanceVisit, Person
+    attendees = select(v.person_id).where(v.session_id.in_(ids), v.person_id.is_not(None)).distinct().subquery()  # type: ignore[attr-defined,union-attr]
+    country = case((p.country_consent_at.is_not(None), p.country), else_=None)  # type: ignore[union-attr]
+    region = case((p.country_consent_at.is_not(None), p.region), else_=None)  # type: ignore[union-attr]
+    gender = case((p.gender_consent_at.is_not(None), p.gender), else_=None)  # type: ignore[union-attr]
+    stakeholder = case((p.stakeholder_consent_at.is_not(None), p.stakeholder_type), else_=None)  # type: ignore[union-attr]
+    cube = db.exec(  # type: ignore[call-overload]
+        select(country, region, gender, stakeholder, p.high_level, func.count())
+        .where(p.id.in_(select(attendees.c.person_id)))  # type: ignore[union-attr]
+        .group_by(country, region, gender, stakeholder, p.high_level)
+    ).all()
+    result: dict[str, Any] = {
+        "unique": 0,
+        "high_level": 0,
+        "country": Counter(),
+        "region": Counter(),
+        "gender": Counter(),
+        "stakeholder": Counter(),
+    }
+    for c, r, g, st, high, n in cube:
+        result["unique"] += n
+        result["high_level"] += n if high else 0
+        result["country"][c or NOT_DISCLOSED] += n
+        result["region"][r or NOT_DISCLOSED] += n
+        result["gender"][g or NOT_DISCLOSED] += n
+        result["stakeholder"][st or NOT_DISCLOSED] += n
+    for key in ("country", "region", "gender", "stakeholder"):
+        result[key] = dict(sorted(result[key].items(), key=lambda kv: (-kv[1], kv[0])))
+    return result

@@ -1,0 +1,65 @@
+"""The key figures through the API and the page: published for everyone, raw for organizers only."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+
+from server.reports.synthetic import generate
+from tests.conftest import new_client, register, sign_in_organizer
+
+
+@pytest.fixture
+def forum_id(app: Starlette, client: TestClient) -> int:
+    async def seed() -> int:
+        def write(db) -> int:  # noqa: ANN001
+            return generate(db, sessions=40, visits=3000, countries=180, seed=7).forum_id
+
+        return await app.state.db.write(write)
+
+    return client.portal.call(seed)
+
+
+def test_published_report_hides_small_cells_and_raw_is_for_organizers(
+    app: Starlette, client: TestClient, forum_id: int
+) -> None:
+    published = client.get(f"/api/forums/{forum_id}/report").json()
+    assert published["published"] is True and published["sessions"] == 40
+    counts = [v for v in published["by_country"].values()]
+    assert "<5" in counts and all(v == "<5" or v >= 5 for v in counts)
+    assert client.get(f"/api/forums/{forum_id}/report?raw=true").status_code == 401
+    with new_client(app) as other:
+        register(other, "ana@example.org")
+        assert other.get(f"/api/forums/{forum_id}/report?raw=true").status_code == 403
+        assert other.get(f"/forums/{forum_id}/report?raw=true").status_code == 403
+    sign_in_organizer(app, client)
+    raw = client.get(f"/api/forums/{forum_id}/report?raw=true").json()
+    assert "published" not in raw and all(isinstance(v, int) for v in raw["by_country"].values())
+    assert raw["unique_participants"] == published["unique_participants"]  # large enough to publish
+    assert sum(raw["by_country"].values()) == raw["unique_participants"]
+
+
+def test_report_filters_csv_and_errors(client: TestClient, forum_id: int) -> None:
+    youth = client.get(f"/api/forums/{forum_id}/report", params={"track": "youth"}).json()
+    assert youth["scope"]["track"] == "youth" and set(youth["sessions_by_track"]) <= {"youth"}
+    response = client.get(f"/api/forums/{forum_id}/report.csv")
+    assert response.headers["content-type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(response.text)))
+    assert rows[0] == ["section", "item", "value"]
+    totals = {item: value for section, item, value in rows if section == "totals"}
+    assert int(totals["sessions"]) == 40
+    assert client.get(f"/api/forums/{forum_id}/report", params={"track": "moon"}).status_code == 422
+    assert client.get(f"/api/forums/{forum_id}/report", params={"date_from": "yesterday"}).status_code == 422
+    assert client.get("/api/forums/99999/report").status_code == 404
+
+
+def test_report_page_draws_charts_as_svg(client: TestClient, forum_id: int) -> None:
+    page = client.get(f"/forums/{forum_id}/report")
+    assert page.status_code == 200
+    assert page.text.count("<svg") >= 8 and "Regional distribution" in page.text
+    assert "&lt;5" in page.text  # hidden cells, shown as text
+    assert client.get(f"/forums/{forum_id}/report", params={"type": "nonsense"}).status_code == 422
