@@ -31,6 +31,7 @@ lint: install
 bench: install
 	$(PY) bench/fanout/run.py
 	$(PY) bench/relay/run.py
+	$(PY) bench/report/run.py
 
 clean:
 	rm -rf $(VENV) tests/artifacts
