@@ -1,34 +1,54 @@
-"""Attendance capture: one visit per person per session per channel, written as people come and go.
+"""Attendance capture: one visit per person per session per channel, written as people come and go,
+and the per-session aggregates the key figures read, kept up to date at the same time.
 
 A reconnect within the grace period continues the same visit (a flaky network is not two visits);
 a heartbeat keeps ``last_seen_at`` current, so a visit left open by a crash is closed at its last
-heartbeat when the server starts again.
+heartbeat when the server starts again. Each attendee of a session has one ``SessionAttendee`` row:
+the channels they used and their time within the session's slot, added when a visit closes; each
+session's ``SessionStats`` keeps the most visitors at once. ``rebuild`` recomputes both from the visits
+(after an import, or for data written before they existed).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
+from sqlalchemy import ColumnElement, delete, func, insert, literal, union_all
+from sqlalchemy import case as sql_case
+from sqlalchemy import select as sa_select
 from sqlmodel import Session as DbSession
 from sqlmodel import col, select, update
 
-from server.storage.models import AttendanceVisit
+from server.storage.models import AttendanceVisit, SessionAttendee, SessionStats
+from server.storage.models import Session as SessionRow
 
 # A reconnect within this many seconds continues the visit.
 GRACE_S = 60
 # How often an open visit's last_seen_at is refreshed while connected.
 HEARTBEAT_S = 30
+CHANNEL_BITS = {"live": 1, "lite": 2, "recording": 4, "transcript": 8}
+# Channels where joining and leaving are known, so that time attended and presence at once mean something.
+TIMED = ("live", "lite")
 
 
-def open_visit(db: DbSession, session_id: int, person_id: int, channel: str, now: datetime) -> int:
+def attendee_key(person_id: int | None, anonymous_key: str | None) -> str:
+    return f"p:{person_id}" if person_id is not None else f"a:{anonymous_key}"
+
+
+def open_visit(
+    db: DbSession, session_id: int, person_id: int | None, channel: str, now: datetime, anonymous_key: str | None = None
+) -> int:
     """Start a visit, or continue the latest one if it is open or closed less than ``GRACE_S`` ago."""
+    who = (
+        AttendanceVisit.person_id == person_id
+        if person_id is not None
+        else AttendanceVisit.anonymous_key == anonymous_key
+    )
     latest = db.exec(
         select(AttendanceVisit)
-        .where(
-            AttendanceVisit.session_id == session_id,
-            AttendanceVisit.person_id == person_id,
-            AttendanceVisit.channel == channel,
-        )
+        .where(AttendanceVisit.session_id == session_id, who, AttendanceVisit.channel == channel)
         .order_by(col(AttendanceVisit.joined_at).desc(), col(AttendanceVisit.id).desc())
     ).first()
     if latest is not None and (latest.left_at is None or now - latest.left_at <= timedelta(seconds=GRACE_S)):
@@ -38,11 +58,49 @@ def open_visit(db: DbSession, session_id: int, person_id: int, channel: str, now
         db.flush()
         return latest.id or 0
     visit = AttendanceVisit(
-        session_id=session_id, person_id=person_id, channel=channel, joined_at=now, last_seen_at=now
+        session_id=session_id,
+        person_id=person_id,
+        anonymous_key=anonymous_key,
+        channel=channel,
+        joined_at=now,
+        last_seen_at=now,
     )
     db.add(visit)
     db.flush()
+    _attendee(db, session_id, person_id, anonymous_key).channels |= CHANNEL_BITS.get(channel, 0)
+    if channel in TIMED:
+        _raise_peak(db, session_id)
     return visit.id or 0
+
+
+def _attendee(db: DbSession, session_id: int, person_id: int | None, anonymous_key: str | None) -> SessionAttendee:
+    key = attendee_key(person_id, anonymous_key)
+    row = db.exec(
+        select(SessionAttendee).where(SessionAttendee.session_id == session_id, SessionAttendee.attendee == key)
+    ).first()
+    if row is None:
+        row = SessionAttendee(session_id=session_id, attendee=key, person_id=person_id)
+    db.add(row)
+    return row
+
+
+def _raise_peak(db: DbSession, session_id: int) -> None:
+    open_now = int(
+        db.scalar(
+            sa_select(func.count()).where(
+                AttendanceVisit.session_id == session_id,
+                col(AttendanceVisit.left_at).is_(None),
+                col(AttendanceVisit.channel).in_(TIMED),
+            )
+        )
+        or 0
+    )
+    stats = db.get(SessionStats, session_id)
+    if stats is None:
+        stats = SessionStats(session_id=session_id, peak_concurrent=0)
+    if open_now > stats.peak_concurrent:
+        stats.peak_concurrent = open_now
+        db.add(stats)
 
 
 def touch_visits(db: DbSession, visit_ids: list[int], now: datetime) -> None:
@@ -53,15 +111,92 @@ def touch_visits(db: DbSession, visit_ids: list[int], now: datetime) -> None:
 def close_visit(db: DbSession, visit_id: int, now: datetime) -> None:
     visit = db.get(AttendanceVisit, visit_id)
     if visit is not None and visit.left_at is None:
-        visit.left_at = now
-        visit.last_seen_at = now
-        db.add(visit)
+        _close(db, visit, now)
 
 
 def close_stale_visits(db: DbSession) -> int:
     """Close every visit still open (after a crash) at its last heartbeat; returns how many."""
     stale = db.exec(select(AttendanceVisit).where(col(AttendanceVisit.left_at).is_(None))).all()
     for visit in stale:
-        visit.left_at = visit.last_seen_at
-        db.add(visit)
+        _close(db, visit, visit.last_seen_at)
     return len(stale)
+
+
+def _close(db: DbSession, visit: AttendanceVisit, at: datetime) -> None:
+    """Close a visit and add its time not yet counted (within the session's slot) to its attendee."""
+    visit.left_at = at
+    visit.last_seen_at = at
+    db.add(visit)
+    if visit.channel in TIMED:
+        session = db.get(SessionRow, visit.session_id)
+        start = max(visit.joined_at, visit.counted_to or visit.joined_at, session.starts_at if session else at)
+        end = min(at, session.ends_at if session else at)
+        if end > start:
+            _attendee(db, visit.session_id, visit.person_id, visit.anonymous_key).attended_s += (
+                end - start
+            ).total_seconds()
+    visit.counted_to = at
+
+
+# Rebuilding the aggregates from the visits ----------------------------------------------------------
+
+
+def _epoch(db: DbSession, column: Any) -> ColumnElement[float]:  # noqa: ANN401 - a column
+    if db.get_bind().dialect.name == "sqlite":
+        return (func.julianday(column) - 2440587.5) * 86400.0
+    return func.extract("epoch", column)
+
+
+def _pair(db: DbSession, fn: str, a: Any, b: Any) -> ColumnElement[float]:  # noqa: ANN401
+    """max/min of two values: SQLite's two-argument max() and min(), PostgreSQL's greatest() and least()."""
+    if db.get_bind().dialect.name == "sqlite":
+        return getattr(func, fn)(a, b)
+    return (func.greatest if fn == "max" else func.least)(a, b)
+
+
+def rebuild(db: DbSession, session_ids: Iterable[int]) -> None:
+    """Recompute the attendees and peaks of these sessions from their visits (in SQL)."""
+    ids = list(session_ids)
+    if not ids:
+        return
+    v, s = AttendanceVisit, SessionRow
+    db.execute(delete(SessionAttendee).where(col(SessionAttendee.session_id).in_(ids)))
+    db.execute(delete(SessionStats).where(col(SessionStats.session_id).in_(ids)))
+    left = func.coalesce(v.left_at, v.last_seen_at)
+    overlap = _pair(
+        db,
+        "max",
+        literal(0.0),
+        _pair(db, "min", _epoch(db, left), _epoch(db, s.ends_at))
+        - _pair(db, "max", _epoch(db, v.joined_at), _epoch(db, s.starts_at)),
+    )
+    key = func.coalesce(literal("p:") + func.cast(v.person_id, _string()), literal("a:") + v.anonymous_key)
+    bit = sql_case(*((v.channel == name, value) for name, value in CHANNEL_BITS.items()), else_=0)
+    timed = sql_case((col(v.channel).in_(TIMED), overlap), else_=0.0)
+    rows = (
+        sa_select(v.session_id, key, func.max(v.person_id), func.sum(func.distinct(bit)), func.sum(timed))
+        .join(s, s.id == v.session_id)
+        .where(col(v.session_id).in_(ids))
+        .group_by(v.session_id, key)
+    )
+    db.execute(
+        insert(SessionAttendee).from_select(["session_id", "attendee", "person_id", "channels", "attended_s"], rows)
+    )
+    where = (col(v.session_id).in_(ids), col(v.channel).in_(TIMED))
+    joins = sa_select(v.session_id.label("sid"), _epoch(db, v.joined_at).label("t"), literal(1).label("d")).where(
+        *where
+    )
+    leaves = sa_select(v.session_id.label("sid"), _epoch(db, left).label("t"), literal(-1).label("d")).where(*where)
+    steps = union_all(joins, leaves).subquery()
+    running = sa_select(
+        steps.c.sid, func.sum(steps.c.d).over(partition_by=steps.c.sid, order_by=(steps.c.t, steps.c.d)).label("n")
+    ).subquery()
+    peaks = sa_select(running.c.sid, func.max(running.c.n)).group_by(running.c.sid)
+    db.execute(insert(SessionStats).from_select(["session_id", "peak_concurrent"], peaks))
+    db.execute(update(AttendanceVisit).where(col(v.session_id).in_(ids)).values(counted_to=left))
+
+
+def _string() -> Any:  # noqa: ANN401
+    from sqlalchemy import String
+
+    return String()

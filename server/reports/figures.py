@@ -1,9 +1,9 @@
 """The key figures of a forum, computed in the database (definitions in docs/reports.md).
 
-Times are turned into seconds since 1970 inside SQL (``_epoch``: ``julianday`` on SQLite, ``extract``
-on PostgreSQL), so that durations, overlaps with the session's slot and the peak of concurrent
-visitors are computed where the rows are; Python receives one row per session and one per
-demographic combination, whatever the number of visits.
+They read the attendance aggregates kept as visits happen (``server/attendance.py``: one row per
+attendee of a session with their channels and time in the slot, and each session's peak), never the
+visits themselves, so a report over a million visits reads a few hundred thousand small rows and
+Python receives one row per session and one per demographic combination.
 """
 
 from __future__ import annotations
@@ -14,23 +14,26 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, case, func, literal, select, union_all
+from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.sql import Select
 from sqlmodel import Session as DbSession
 
+from server.attendance import CHANNEL_BITS, TIMED
 from server.errors import NotFound
 from server.storage.models import (
-    AttendanceVisit,
     ExternalViews,
     Forum,
     Person,
     SessionActionLine,
+    SessionAttendee,
     SessionSdg,
+    SessionStats,
     SessionTag,
 )
 from server.storage.models import Session as SessionRow
 
 NOT_DISCLOSED = "not_disclosed"
+TIMED_BITS = sum(CHANNEL_BITS[c] for c in TIMED)
 # A visitor "stayed" when they attended at least this share of the session's slot.
 STAYED_SHARE = 0.8
 CHANNELS = ("live", "lite", "recording", "transcript")
@@ -144,8 +147,6 @@ def compute(db: DbSession, scope: Scope, now: datetime | None = None) -> KeyFigu
     }
     ids = select(in_scope.c.id)
     _attendance(db, ids, per_session)
-    _durations(db, ids, per_session)
-    _peaks(db, ids, per_session)
     for session_id, views in db.exec(  # type: ignore[call-overload]
         select(ExternalViews.session_id, func.sum(ExternalViews.views))
         .where(ExternalViews.session_id.in_(ids))  # type: ignore[attr-defined]
@@ -193,87 +194,38 @@ def _linked(db: DbSession, value: Any, session_id: Any, ids: Select[Any]) -> dic
 
 
 def _attendance(db: DbSession, ids: Select[Any], per_session: dict[int, SessionFigures]) -> None:
-    """Distinct attendees per session (any channel), anonymous viewers apart, and per channel."""
-    v = AttendanceVisit
-    who = func.coalesce(func.cast(v.person_id, _text()), literal("a:") + v.anonymous_key)
+    """Per session, from the attendee rows kept as visits happen (server/attendance.py): attendees (any
+    channel), anonymous viewers, attendees per channel, average minutes and the share who stayed ≥ 80%
+    (over people with an account on the live and lite channels), and the peak."""
+    a, s = SessionAttendee, SessionRow
+    length = _epoch(db, s.ends_at) - _epoch(db, s.starts_at)
+    timed = and_(a.person_id.is_not(None), a.channels.op("&")(TIMED_BITS) != 0)  # type: ignore[union-attr]
+    columns = [
+        a.session_id,
+        func.count(),
+        func.sum(case((a.person_id.is_(None), 1), else_=0)),  # type: ignore[union-attr]
+        func.avg(case((timed, a.attended_s), else_=None)),
+        func.avg(case((timed, case((a.attended_s >= STAYED_SHARE * length, 1.0), else_=0.0)), else_=None)),
+        *(func.sum(case((a.channels.op("&")(bit) != 0, 1), else_=0)) for bit in CHANNEL_BITS.values()),
+    ]
     statement = (
-        select(
-            v.session_id,
-            v.channel,
-            func.count(func.distinct(who)),
-        )
-        .where(v.session_id.in_(ids))  # type: ignore[attr-defined]
-        .group_by(v.session_id, v.channel)
+        select(*columns).join(s, s.id == a.session_id).where(a.session_id.in_(ids)).group_by(a.session_id)  # type: ignore[attr-defined]
     )
-    for session_id, channel, count in db.exec(statement).all():  # type: ignore[call-overload]
-        per_session[session_id].by_channel[channel] = int(count)
-    totals = select(v.session_id, func.count(func.distinct(who)), func.count(func.distinct(v.anonymous_key))).where(
-        v.session_id.in_(ids)  # type: ignore[attr-defined]
-    )
-    for session_id, count, anonymous in db.exec(totals.group_by(v.session_id)).all():  # type: ignore[call-overload]
-        per_session[session_id].attendees = int(count)
-        per_session[session_id].anonymous = int(anonymous)
-
-
-def _text() -> Any:  # noqa: ANN401
-    from sqlalchemy import String
-
-    return String()
-
-
-def _durations(db: DbSession, ids: Select[Any], per_session: dict[int, SessionFigures]) -> None:
-    """Average minutes attended (within the session's slot) and the share who stayed ≥ 80%, over people
-    with an account on the live and lite channels (where joining and leaving are known)."""
-    v, s = AttendanceVisit, SessionRow
-    start, end = _epoch(db, s.starts_at), _epoch(db, s.ends_at)
-    left = _epoch(db, func.coalesce(v.left_at, v.last_seen_at))
-    overlap = _greatest(db, literal(0.0), _least(db, left, end) - _greatest(db, _epoch(db, v.joined_at), start))
-    pairs = (
-        select(
-            v.session_id.label("session_id"),
-            func.sum(overlap).label("attended"),
-            (end - start).label("length"),
-        )
-        .join(s, s.id == v.session_id)
-        .where(
-            v.session_id.in_(ids),  # type: ignore[attr-defined]
-            v.person_id.is_not(None),  # type: ignore[union-attr]
-            v.channel.in_(("live", "lite")),  # type: ignore[attr-defined]
-        )
-        .group_by(v.session_id, v.person_id, s.starts_at, s.ends_at)
-        .subquery()
-    )
-    stayed = case((pairs.c.attended >= STAYED_SHARE * pairs.c.length, 1), else_=0)
-    statement = select(pairs.c.session_id, func.avg(pairs.c.attended), func.avg(stayed)).group_by(pairs.c.session_id)
-    for session_id, attended, stayed_share in db.exec(statement).all():  # type: ignore[call-overload]
-        per_session[session_id].average_minutes = round(float(attended or 0) / 60, 1)
-        per_session[session_id].stayed_share = round(float(stayed_share or 0), 3)
-
-
-def _peaks(db: DbSession, ids: Select[Any], per_session: dict[int, SessionFigures]) -> None:
-    """The most visitors at once per session (live and lite): a running sum over joins (+1) and leaves
-    (-1) in time order, leaves first at equal times."""
-    v = AttendanceVisit
-    where = and_(v.session_id.in_(ids), v.channel.in_(("live", "lite")))  # type: ignore[attr-defined]
-    joins = select(v.session_id.label("sid"), _epoch(db, v.joined_at).label("t"), literal(1).label("d")).where(where)
-    leaves = select(
-        v.session_id.label("sid"),
-        _epoch(db, func.coalesce(v.left_at, v.last_seen_at)).label("t"),
-        literal(-1).label("d"),
-    ).where(where)
-    steps = union_all(joins, leaves).subquery()
-    running = select(
-        steps.c.sid,
-        func.sum(steps.c.d).over(partition_by=steps.c.sid, order_by=(steps.c.t, steps.c.d)).label("n"),
-    ).subquery()
-    for session_id, peak in db.exec(select(running.c.sid, func.max(running.c.n)).group_by(running.c.sid)).all():  # type: ignore[call-overload]
-        per_session[session_id].peak_concurrent = int(peak or 0)
+    for session_id, count, anonymous, attended, stayed, *channels in db.exec(statement).all():  # type: ignore[call-overload]
+        row = per_session[session_id]
+        row.attendees, row.anonymous = int(count), int(anonymous or 0)
+        row.average_minutes = round(float(attended or 0) / 60, 1)
+        row.stayed_share = round(float(stayed or 0), 3)
+        row.by_channel = {name: int(n) for name, n in zip(CHANNEL_BITS, channels, strict=True) if n}
+    peaks = select(SessionStats.session_id, SessionStats.peak_concurrent).where(SessionStats.session_id.in_(ids))  # type: ignore[attr-defined]
+    for session_id, peak in db.exec(peaks).all():  # type: ignore[call-overload]
+        per_session[session_id].peak_concurrent = int(peak)
 
 
 def _people(db: DbSession, ids: Select[Any]) -> dict[str, Any]:
     """Unique participants (with an account) and their distributions; only consented values count."""
-    v, p = AttendanceVisit, Person
-    attendees = select(v.person_id).where(v.session_id.in_(ids), v.person_id.is_not(None)).distinct().subquery()  # type: ignore[attr-defined,union-attr]
+    a, p = SessionAttendee, Person
+    attendees = select(a.person_id).where(a.session_id.in_(ids), a.person_id.is_not(None)).distinct().subquery()  # type: ignore[attr-defined,union-attr]
     country = case((p.country_consent_at.is_not(None), p.country), else_=None)  # type: ignore[union-attr]
     region = case((p.country_consent_at.is_not(None), p.region), else_=None)  # type: ignore[union-attr]
     gender = case((p.gender_consent_at.is_not(None), p.gender), else_=None)  # type: ignore[union-attr]

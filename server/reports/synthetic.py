@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import insert
 from sqlmodel import Session as DbSession
 
-from server import geo
+from server import attendance, geo
 from server.reports.figures import NOT_DISCLOSED, STAYED_SHARE
 from server.storage.models import (
     AttendanceVisit,
@@ -169,6 +169,7 @@ def generate(
         if progress is not None:
             progress(min(offset + 20_000, len(visit_rows)), len(visit_rows))
     out.visits = visit_rows
+    attendance.rebuild(db, [s["id"] for s in out.sessions])  # the aggregates the figures read
 
     external_rows = [
         {"session_id": s["id"], "platform": platform, "views": rng.randint(0, 800), "imported_at": s["ends_at"]}

@@ -248,9 +248,35 @@ class AttendanceVisit(SQLModel, table=True):
     )
     anonymous_key: str | None = Field(default=None, max_length=64)
     channel: str = Field(default="live", max_length=16)  # live, lite, recording, transcript
+    # How far this visit's time has been added to its SessionAttendee row (a continued visit adds the rest).
+    counted_to: datetime | None = Field(default=None, sa_type=UTCDateTime)
     joined_at: datetime = Field(sa_type=UTCDateTime)
     last_seen_at: datetime = Field(sa_type=UTCDateTime)
     left_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+
+
+class SessionAttendee(SQLModel, table=True):
+    """One attendee of one session, kept up to date as visits open and close: what the key figures read
+    (a report over a million visits reads these rows, not the visits)."""
+
+    __tablename__ = "session_attendee"
+    __table_args__ = (UniqueConstraint("session_id", "attendee", name="uq_session_attendee"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: int = Field(sa_column=_fk("session.id"))
+    attendee: str = Field(max_length=80)  # "p:PERSON_ID" or "a:ANONYMOUS_KEY"
+    person_id: int | None = Field(default=None, sa_column=_fk("person.id", nullable=True))
+    channels: int = 0  # a bit per channel (server/attendance.py CHANNEL_BITS)
+    attended_s: float = 0.0  # time on the live and lite channels within the session's slot
+
+
+class SessionStats(SQLModel, table=True):
+    """Figures of a session kept as they happen: the most visitors at once."""
+
+    __tablename__ = "session_stats"
+
+    session_id: int = Field(sa_column=Column(Integer, ForeignKey("session.id", ondelete="CASCADE"), primary_key=True))
+    peak_concurrent: int = 0
 
 
 class ExternalViews(SQLModel, table=True):

@@ -121,8 +121,9 @@ def test_published_figures_hide_small_sessions_and_their_details(forum: tuple[Da
 def test_only_consented_values_are_counted(tmp_path) -> None:  # noqa: ANN001
     from datetime import UTC, datetime
 
+    from server import attendance
     from server.storage import migrate
-    from server.storage.models import AttendanceVisit, Forum, Person
+    from server.storage.models import Forum, Person
     from server.storage.models import Session as SessionRow
 
     database = Database(f"sqlite:///{tmp_path / 'c.db'}")
@@ -151,9 +152,69 @@ def test_only_consented_values_are_counted(tmp_path) -> None:  # noqa: ANN001
         db.add_all(people)
         db.flush()
         for p in people:
-            db.add(AttendanceVisit(session_id=session.id, person_id=p.id, joined_at=at, last_seen_at=at, left_at=at))
+            visit = attendance.open_visit(db, session.id, p.id, "live", at)
+            attendance.close_visit(db, visit, at)
         db.commit()
         figures = compute(db, Scope(forum.id or 0))
     assert figures.by_country == {"BR": 1, "not_disclosed": 1}
     assert figures.by_gender == {"woman": 1, "not_disclosed": 1}
     assert figures.countries_engaged == 1 and figures.unique_participants == 2
+
+
+def test_aggregates_kept_as_visits_happen_equal_a_rebuild_from_the_visits(tmp_path) -> None:  # noqa: ANN001
+    """Opening, continuing and closing visits through server/attendance.py keeps the attendee rows and peaks
+    that a rebuild from the raw visits gives; so the figures read the same either way."""
+    import random
+    from datetime import UTC, datetime, timedelta
+
+    from server import attendance
+    from server.storage import migrate
+    from server.storage.models import Forum, Person
+    from server.storage.models import Session as SessionRow
+
+    database = Database(f"sqlite:///{tmp_path / 'live.db'}")
+    migrate.upgrade(database.engine)
+    rng = random.Random(5)
+    t0 = datetime(2026, 5, 4, 9, tzinfo=UTC)
+    with database.session() as db:
+        forum = Forum(slug="l", name="L", start_date=t0.date(), end_date=t0.date())
+        db.add(forum)
+        db.flush()
+        session = SessionRow(
+            forum_id=forum.id, code="A", title="A", type="talkx", starts_at=t0, ends_at=t0 + timedelta(hours=1)
+        )
+        db.add(session)
+        people = [Person(email=f"{i}@x.org", password_hash="!", name=str(i)) for i in range(12)]
+        db.add_all(people)
+        db.flush()
+        now = t0 - timedelta(minutes=5)
+        open_visits: dict[tuple[int | None, str | None, str], int] = {}
+        for _ in range(300):  # people come, go, reconnect within the grace period or later, switch channels
+            now += timedelta(seconds=rng.uniform(1, 40))
+            person = rng.choice(people)
+            anonymous = rng.random() < 0.1
+            key = (
+                (None, f"k{rng.randrange(3)}", "lite")
+                if anonymous
+                else (person.id, None, rng.choice(["live", "live", "lite", "transcript"]))
+            )
+            if key in open_visits:
+                attendance.close_visit(db, open_visits.pop(key), now)
+            else:
+                open_visits[key] = attendance.open_visit(db, session.id, key[0], key[2], now, anonymous_key=key[1])
+        for visit in open_visits.values():
+            attendance.close_visit(db, visit, now + timedelta(seconds=5))
+        db.commit()
+        kept = compute(db, Scope(forum.id or 0)).per_session[0]
+        attendance.rebuild(db, [session.id])
+        db.commit()
+        rebuilt = compute(db, Scope(forum.id or 0)).per_session[0]
+    assert kept.attendees > 5
+    assert (kept.attendees, kept.anonymous, kept.by_channel, kept.peak_concurrent) == (
+        rebuilt.attendees,
+        rebuilt.anonymous,
+        rebuilt.by_channel,
+        rebuilt.peak_concurrent,
+    )
+    assert kept.average_minutes == pytest.approx(rebuilt.average_minutes, abs=0.05)
+    assert kept.stayed_share == pytest.approx(rebuilt.stayed_share, abs=1e-6)
