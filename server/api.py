@@ -3,9 +3,10 @@ worker thread through the database handle; errors are mapped to JSON by ``server
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from pydantic import Field
 from starlette.requests import Request
@@ -637,6 +638,79 @@ async def forum_report_csv(request: Request) -> Response:
     )
 
 
+def _forum_session_titles(db: Any, forum_id: int, session_ids: list[int]) -> dict[int, str]:  # noqa: ANN401
+    from sqlmodel import col, select
+
+    from server.storage.models import Session as SessionRow
+
+    if not session_ids:
+        return {}
+    rows = db.exec(
+        select(SessionRow.id, SessionRow.title).where(
+            SessionRow.forum_id == forum_id, col(SessionRow.id).in_(session_ids)
+        )
+    ).all()
+    return {int(sid): title for sid, title in rows}
+
+
+def _session_statuses(db: Any, session_ids: list[int]) -> dict[int, str]:  # noqa: ANN401
+    from sqlmodel import col, select
+
+    from server.storage.models import Session as SessionRow
+
+    if not session_ids:
+        return {}
+    rows = db.exec(select(SessionRow.id, SessionRow.status).where(col(SessionRow.id).in_(session_ids))).all()
+    return {int(sid): status for sid, status in rows}
+
+
+@operation(
+    "GET",
+    "/api/forums/{forum_id:int}/live",
+    "Organizers' live dashboard: sessions live now with people present, and today's figures so far",
+    "reports",
+    errors=(401, 403, 404),
+)
+async def forum_live(request: Request) -> Response:
+    await _organizer(request)
+    forum_id = _path_int(request, "forum_id")
+    db = db_of(request)
+    forum = await db.read(programme.get_forum, forum_id)
+    today = datetime.now(ZoneInfo(forum.timezone)).date()
+    figures = await db.read(compute, Scope(forum_id, today, today))
+    rooms = request.app.state.rooms.rooms
+    present = {sid: len(live.room.members) for sid, live in list(rooms.items())}
+    today_rows = {row.id: row for row in figures.per_session}
+    titles = await db.read(_forum_session_titles, forum_id, list(present))
+    statuses = await db.read(_session_statuses, list(titles))
+    live = [
+        {
+            "id": sid,
+            "title": title,
+            "present": present[sid],
+            "attendees_today": today_rows[sid].attendees if sid in today_rows else None,
+            "peak": today_rows[sid].peak_concurrent if sid in today_rows else None,
+        }
+        for sid, title in titles.items()
+        if present[sid] or statuses.get(sid) == "live"
+    ]
+    live.sort(key=lambda r: -r["present"])
+    return JSONResponse(
+        {
+            "forum": forum.name,
+            "day": today.isoformat(),
+            "present_now": sum(r["present"] for r in live),
+            "sessions_live": live,
+            "today": {
+                "sessions": figures.sessions,
+                "attendance": figures.cumulative_attendance,
+                "unique_participants": figures.unique_participants,
+                "countries_engaged": figures.countries_engaged,
+            },
+        }
+    )
+
+
 ENDPOINTS = [
     healthz,
     get_csrf,
@@ -663,6 +737,7 @@ ENDPOINTS = [
     captions_status,
     forum_report,
     forum_report_csv,
+    forum_live,
     session_transcript_file,
 ]
 

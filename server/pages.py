@@ -237,6 +237,17 @@ def report_context(data: dict[str, Any], raw: bool = False, query: ReportQuery |
     return {"r": data, "raw": raw, "charts": charts, "query": query or ReportQuery()}
 
 
+async def dashboard_page(request: Request) -> Response:
+    """Organizers' live dashboard (the figures come from /api/forums/{id}/live, refreshed every 5 s)."""
+    person = await current_person(request)
+    forum_id = int(request.path_params["forum_id"])
+    if person is None:
+        return _redirect(f"/signin?next=/forums/{forum_id}/dashboard")
+    accounts.require_organizer(person)
+    forum = await db_of(request).read(programme.get_forum, forum_id)
+    return render(request, "dashboard.html", {"forum": forum})
+
+
 async def session_registration(request: Request) -> Response:
     person = await current_person(request)
     session_id = int(request.path_params["session_id"])
@@ -397,6 +408,7 @@ def routes() -> list[Route]:
         Route("/sessions/{session_id:int}/transcript", transcript_page, methods=["GET"]),
         Route("/transcripts", transcript_search_page, methods=["GET"]),
         Route("/forums/{forum_id:int}/report", report_page, methods=["GET"]),
+        Route("/forums/{forum_id:int}/dashboard", dashboard_page, methods=["GET"]),
         Route("/sessions/{session_id:int}/registration", protected(session_registration), methods=["POST"]),
         Route("/sessions/{session_id:int}/invitations", protected(session_invitation), methods=["POST"]),
         Route("/register", protected(register_page), methods=["GET", "POST"]),

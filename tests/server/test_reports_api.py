@@ -63,3 +63,34 @@ def test_report_page_draws_charts_as_svg(client: TestClient, forum_id: int) -> N
     assert page.text.count("<svg") >= 8 and "Regional distribution" in page.text
     assert "&lt;5" in page.text  # hidden cells, shown as text
     assert client.get(f"/forums/{forum_id}/report", params={"type": "nonsense"}).status_code == 422
+
+
+def test_live_dashboard_counts_people_in_rooms_for_organizers(app: Starlette, client: TestClient) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from tests.conftest import make_forum, make_session
+    from tests.server.test_rooms_ws import next_of, room_socket
+
+    sign_in_organizer(app, client)
+    forum = make_forum(client)["id"]
+    now = datetime.now(UTC)
+    session = make_session(
+        client,
+        forum,
+        status="live",
+        starts_at=now.isoformat(),  # today, whatever the hour
+        ends_at=(now + timedelta(minutes=55)).isoformat(),
+    )["id"]
+    with new_client(app) as other:
+        register(other, "ana@example.org")
+        assert other.get(f"/api/forums/{forum}/live").status_code == 403
+        assert other.get(f"/forums/{forum}/dashboard").status_code == 403
+    assert client.get(f"/forums/{forum}/dashboard").status_code == 200
+    with room_socket(client, session) as ws:
+        next_of(ws, "welcome")
+        live = client.get(f"/api/forums/{forum}/live").json()
+        assert live["present_now"] == 1
+        assert [(s["id"], s["present"]) for s in live["sessions_live"]] == [(session, 1)]
+        assert live["sessions_live"][0]["attendees_today"] == 1 and live["today"]["attendance"] == 1
+    live = client.get(f"/api/forums/{forum}/live").json()
+    assert live["present_now"] == 0
