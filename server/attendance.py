@@ -200,3 +200,16 @@ def _string() -> Any:  # noqa: ANN401
     from sqlalchemy import String
 
     return String()
+
+
+def purge_visits(db: DbSession, ended_before: datetime) -> int:
+    """Delete the raw visits of sessions that ended before ``ended_before``; their aggregates (attendee rows
+    and peaks) stay, so the key figures are unchanged. Returns how many visits were deleted."""
+    ended = sa_select(SessionRow.id).where(SessionRow.ends_at < ended_before)
+    # Visits still open are left alone: they are closed (and counted) first.
+    result = db.execute(
+        delete(AttendanceVisit).where(
+            col(AttendanceVisit.session_id).in_(ended), col(AttendanceVisit.left_at).is_not(None)
+        )
+    )
+    return int(result.rowcount or 0)

@@ -44,6 +44,8 @@ class Settings:
             (with ``openai-whisper``, also the path of a converted ``.pt`` checkpoint).
         captions_workers: engine calls running at once, shared by all caption streams in turn (each call
             uses 2 threads; default: half the CPU cores).
+        captions_translate: give sessions held in a language other than English a second caption track, in
+            English (Whisper's translate task), when the model is multilingual; doubles their engine time.
         captions_engine: what runs the model: ``faster-whisper`` (CTranslate2, the default) or
             ``openai-whisper`` (PyTorch; the model is converted once into ``data_dir/models/NAME.pt``).
         stun_urls: STUN servers given to browsers and the server's peer connections (none by default:
@@ -54,6 +56,8 @@ class Settings:
         turn_ttl_s: lifetime of the TURN credentials handed out.
         ice_host_addresses: the local addresses the server gathers ICE candidates on; empty: all of them.
         live_captions: caption every speaker who publishes audio (on by default).
+        attendance_retention_days: delete the raw visits (who came when) of sessions that ended more than
+            this many days ago, keeping the per-session aggregates the key figures read; None keeps them.
         record_audio: keep each speaker's audio (16 kHz mono WAV, from the captioning tap) under
             ``data_dir/recordings``; off by default.
     """
@@ -71,6 +75,7 @@ class Settings:
     invitation_ttl_h: int = 72
     captions_model: str = "tiny.en"
     captions_engine: str = "faster-whisper"
+    captions_translate: bool = True
     captions_workers: int = field(default_factory=lambda: max(1, (os.cpu_count() or 2) // 2))
     stun_urls: tuple[str, ...] = ()
     turn_urls: tuple[str, ...] = ()
@@ -79,6 +84,7 @@ class Settings:
     ice_host_addresses: tuple[str, ...] = ()
     live_captions: bool = True
     record_audio: bool = False
+    attendance_retention_days: int | None = None
 
     @property
     def effective_database_url(self) -> str:
@@ -195,8 +201,14 @@ def load_settings(
         kwargs["ice_host_addresses"] = _list("ICE_HOST_ADDRESSES", env["ICE_HOST_ADDRESSES"])
     if "LIVE_CAPTIONS" in env:
         kwargs["live_captions"] = _bool("LIVE_CAPTIONS", env["LIVE_CAPTIONS"])
+    if env.get("ATTENDANCE_RETENTION_DAYS"):
+        kwargs["attendance_retention_days"] = _int(
+            "ATTENDANCE_RETENTION_DAYS", env["ATTENDANCE_RETENTION_DAYS"], 1, 36500
+        )
     if "RECORD_AUDIO" in env:
         kwargs["record_audio"] = _bool("RECORD_AUDIO", env["RECORD_AUDIO"])
+    if "CAPTIONS_TRANSLATE" in env:
+        kwargs["captions_translate"] = _bool("CAPTIONS_TRANSLATE", env["CAPTIONS_TRANSLATE"])
     if "CAPTIONS_WORKERS" in env:
         kwargs["captions_workers"] = _int("CAPTIONS_WORKERS", env["CAPTIONS_WORKERS"], 1, 64)
     if env.get("SECRET_KEY"):

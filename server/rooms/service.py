@@ -31,6 +31,8 @@ log = logging.getLogger("forumlive.rooms")
 
 # Connections one person may hold to one room (tabs, devices).
 MAX_CONNECTIONS_PER_PERSON = 5
+# How often the attendance retention setting is applied while running.
+RETENTION_EVERY_S = 6 * 3600
 # Arrivals and departures are announced together at most this often (see Room.flush_presence).
 PRESENCE_FLUSH_S = 0.5
 
@@ -81,6 +83,8 @@ class RoomService:
     ) -> None:
         self.database = database
         self.media = MediaService(settings or Settings(), self.reply)
+        self.retention_days = (settings or Settings()).attendance_retention_days
+        self._retention: asyncio.Task[None] | None = None
         self.presence_flush_s = presence_flush_s
         self.rooms: dict[int, LiveRoom] = {}
         self._loading = asyncio.Lock()
@@ -91,12 +95,31 @@ class RoomService:
         if closed:
             log.info("closed %d attendance visits left open by the last run", closed)
         self._heartbeat = asyncio.create_task(self._touch_visits())
+        self._retention = asyncio.create_task(self._purge_old_visits()) if self.retention_days else None
+
+    async def _purge_old_visits(self) -> None:
+        """Apply the attendance retention setting now and every ``RETENTION_EVERY_S``."""
+        while True:
+            cutoff = store.to_time(time.time() - (self.retention_days or 0) * 86400)
+            try:
+                deleted = await self.database.write(attendance.purge_visits, cutoff)
+                if deleted:
+                    log.info(
+                        "deleted %d attendance visits older than %s days (aggregates kept)",
+                        deleted,
+                        self.retention_days,
+                    )
+            except Exception:
+                log.exception("could not apply the attendance retention")
+            await asyncio.sleep(RETENTION_EVERY_S)
 
     async def stop(self) -> None:
         await self.media.stop()
         for live in self.rooms.values():
             if live.presence_task is not None:
                 live.presence_task.cancel()
+        if self._retention is not None:
+            self._retention.cancel()
         if self._heartbeat is not None:
             self._heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):

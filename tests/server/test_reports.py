@@ -218,3 +218,29 @@ def test_aggregates_kept_as_visits_happen_equal_a_rebuild_from_the_visits(tmp_pa
     )
     assert kept.average_minutes == pytest.approx(rebuilt.average_minutes, abs=0.05)
     assert kept.stayed_share == pytest.approx(rebuilt.stayed_share, abs=1e-6)
+
+
+def test_retention_deletes_old_visits_and_keeps_the_figures(tmp_path) -> None:  # noqa: ANN001
+    from datetime import UTC, datetime
+
+    from sqlalchemy import func, select
+
+    from server import attendance
+    from server.storage import migrate
+    from server.storage.models import AttendanceVisit
+
+    database = Database(f"sqlite:///{tmp_path / 'retention.db'}")
+    migrate.upgrade(database.engine)
+    with database.session() as db:
+        data = generate(db, sessions=20, visits=2000, countries=30, seed=3)
+        db.commit()
+        before = compute(db, Scope(data.forum_id))
+        # The synthetic sessions ended in 2020: a cut-off after them deletes every closed visit.
+        deleted = attendance.purge_visits(db, datetime(2024, 1, 1, tzinfo=UTC))
+        db.commit()
+        assert deleted == 2000
+        assert db.scalar(select(func.count()).select_from(AttendanceVisit)) == 0
+        after = compute(db, Scope(data.forum_id))
+    assert after.as_dict() | {"generated_at": ""} == before.as_dict() | {"generated_at": ""}
+    with database.session() as db:
+        assert attendance.purge_visits(db, datetime(2019, 1, 1, tzinfo=UTC)) == 0
