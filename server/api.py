@@ -32,7 +32,7 @@ from server.http import (
     sign_out,
 )
 from server.openapi import build_openapi, operation
-from server.reports import output, privacy
+from server.reports import external, output, privacy
 from server.reports.figures import Scope, compute
 from server.rooms.store import role_of, transcript
 from server.schemas import (
@@ -711,6 +711,22 @@ async def forum_live(request: Request) -> Response:
     )
 
 
+@operation(
+    "POST",
+    "/api/forums/{forum_id:int}/external-views",
+    "Import views counted on other platforms (CSV: session_code, platform, views); all rows or none",
+    "reports",
+    body_media="text/csv",
+    auth="organizer",
+    errors=(404, 413, 422),
+)
+async def import_external_views(request: Request) -> Response:
+    await _organizer(request)
+    content = await read_bytes(request, importer.MAX_IMPORT_BYTES)
+    report = await db_of(request).write(external.import_views, _path_int(request, "forum_id"), content)
+    return JSONResponse({"rows": report.rows, "written": report.written})
+
+
 ENDPOINTS = [
     healthz,
     get_csrf,
@@ -738,6 +754,7 @@ ENDPOINTS = [
     forum_report,
     forum_report_csv,
     forum_live,
+    import_external_views,
     session_transcript_file,
 ]
 

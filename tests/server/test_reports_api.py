@@ -94,3 +94,45 @@ def test_live_dashboard_counts_people_in_rooms_for_organizers(app: Starlette, cl
         assert live["sessions_live"][0]["attendees_today"] == 1 and live["today"]["attendance"] == 1
     live = client.get(f"/api/forums/{forum}/live").json()
     assert live["present_now"] == 0
+
+
+def test_external_views_import_counts_in_the_figures(app: Starlette, client: TestClient) -> None:
+    from tests.conftest import csrf, make_forum, make_session
+
+    sign_in_organizer(app, client)
+    forum = make_forum(client)["id"]
+    make_session(client, forum, code="HL1")
+    make_session(client, forum, code="WS2", title="Workshop two")
+    good = 'session_code,platform,views\nHL1,video-site,1200\nWS2,social-stream,"3,400"\nHL1,social-stream,15\n'
+    done = client.post(
+        f"/api/forums/{forum}/external-views", content=good, headers={**csrf(client), "Content-Type": "text/csv"}
+    )
+    assert done.status_code == 200 and done.json() == {"rows": 3, "written": 3}
+    figures = client.get(f"/api/forums/{forum}/report").json()
+    assert figures["external_views"] == 1200 + 3400 + 15 and figures["cumulative_attendance"] == 4615
+    # A revised export replaces counts; any bad row means nothing is written, with every error listed.
+    bad = "session_code,platform,views\nHL1,video-site,2000\nNOPE,video-site,5\nWS2,,7\nWS2,x,-3\n"
+    refused = client.post(
+        f"/api/forums/{forum}/external-views", content=bad, headers={**csrf(client), "Content-Type": "text/csv"}
+    )
+    assert refused.status_code == 422
+    fields = {f["field"]: f["reason"] for f in refused.json()["error"]["fields"]}
+    assert set(fields) == {"line 3", "line 4", "line 5"} and "NOPE" in fields["line 3"]
+    assert client.get(f"/api/forums/{forum}/report").json()["external_views"] == 4615
+    again = "session_code,platform,views\nHL1,video-site,2000\n"
+    client.post(
+        f"/api/forums/{forum}/external-views", content=again, headers={**csrf(client), "Content-Type": "text/csv"}
+    )
+    assert client.get(f"/api/forums/{forum}/report").json()["external_views"] == 2000 + 3400 + 15
+    wrong = client.post(
+        f"/api/forums/{forum}/external-views",
+        content="a,b\n1,2\n",
+        headers={**csrf(client), "Content-Type": "text/csv"},
+    )
+    assert wrong.status_code == 422 and "columns" in wrong.text
+    with new_client(app) as other:
+        register(other, "ana@example.org")
+        denied = other.post(
+            f"/api/forums/{forum}/external-views", content=good, headers={**csrf(other), "Content-Type": "text/csv"}
+        )
+        assert denied.status_code == 403
