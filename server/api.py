@@ -3,7 +3,7 @@ worker thread through the database handle; errors are mapped to JSON by ``server
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 from captioning.engine import SAMPLE_RATE_HZ
 from captioning.writers import get_writer
 from realtime.room import STAFF
-from server import accounts, importer, programme, transcripts
+from server import accounts, attendance, importer, programme, transcripts
 from server.calendar import to_ics
 from server.captions import MAX_AUDIO_BYTES, Speaker, decode_wav
 from server.errors import Forbidden, InvalidInput, NotFound, NotSignedIn
@@ -36,6 +36,7 @@ from server.reports import external, output, privacy
 from server.reports.figures import Scope, compute
 from server.rooms.store import role_of, transcript
 from server.schemas import (
+    AttendanceBeacon,
     DeleteAccountRequest,
     ForumCreate,
     ForumPublic,
@@ -727,6 +728,39 @@ async def import_external_views(request: Request) -> Response:
     return JSONResponse({"rows": report.rows, "written": report.written})
 
 
+@operation(
+    "POST",
+    "/api/sessions/{session_id:int}/attendance",
+    "Report a visit from a page other than the live room (lite, recording, transcript): join, heartbeat, leave",
+    "reports",
+    body=AttendanceBeacon,
+    errors=(401, 404, 422),
+)
+async def attendance_beacon(request: Request) -> Response:
+    session_id = _path_int(request, "session_id")
+    person = await current_person(request)
+    data = await read_body(request, AttendanceBeacon)
+    if person is None and data.anonymous_key is None:
+        raise NotSignedIn("sign in, or send the anonymous_key this page keeps")
+    if data.event != "join" and data.visit_id is None:
+        raise InvalidInput.field("visit_id", "is needed for a heartbeat or a leave")
+    db = db_of(request)
+    await db.read(programme.get_session, session_id)
+    visit_id = await db.write(
+        attendance.beacon,
+        session_id,
+        person.id if person is not None else None,
+        None if person is not None else data.anonymous_key,
+        data.channel,
+        data.event,
+        data.visit_id,
+        datetime.now(UTC),
+    )
+    if visit_id is None:
+        raise NotFound("no such visit of yours in this session")
+    return JSONResponse({"visit_id": visit_id})
+
+
 ENDPOINTS = [
     healthz,
     get_csrf,
@@ -755,6 +789,7 @@ ENDPOINTS = [
     forum_report_csv,
     forum_live,
     import_external_views,
+    attendance_beacon,
     session_transcript_file,
 ]
 

@@ -213,3 +213,38 @@ def purge_visits(db: DbSession, ended_before: datetime) -> int:
         )
     )
     return int(result.rowcount or 0)
+
+
+def own_visit(
+    db: DbSession, visit_id: int, session_id: int, person_id: int | None, anonymous_key: str | None
+) -> AttendanceVisit | None:
+    """The visit if it is this person's (or this anonymous viewer's) in this session, else None."""
+    visit = db.get(AttendanceVisit, visit_id)
+    if visit is None or visit.session_id != session_id:
+        return None
+    if person_id is not None:
+        return visit if visit.person_id == person_id else None
+    return visit if visit.person_id is None and visit.anonymous_key == anonymous_key else None
+
+
+def beacon(
+    db: DbSession,
+    session_id: int,
+    person_id: int | None,
+    anonymous_key: str | None,
+    channel: str,
+    event: str,
+    visit_id: int | None,
+    now: datetime,
+) -> int | None:
+    """Apply a page's attendance report; returns the visit id (None if the visit is not theirs)."""
+    if event == "join":
+        return open_visit(db, session_id, person_id, channel, now, anonymous_key=anonymous_key)
+    visit = own_visit(db, visit_id or 0, session_id, person_id, anonymous_key)
+    if visit is None or visit.channel != channel:
+        return None
+    if event == "heartbeat":
+        touch_visits(db, [visit.id or 0], now)
+    elif visit.left_at is None:
+        _close(db, visit, now)
+    return visit.id

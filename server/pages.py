@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
-from server import accounts, geo, programme, transcripts
+from server import accounts, attendance, geo, programme, transcripts
 from server.errors import ForumliveError, InvalidInput
 from server.http import authenticate, csrf_protected, csrf_token, current_person, db_of, read_query, sign_in, sign_out
 from server.reports import output, privacy
@@ -168,13 +168,21 @@ async def room_page(request: Request) -> Response:
 
 async def transcript_page(request: Request) -> Response:
     """A session's transcript: what each speaker said, in order, with downloads."""
-    await current_person(request)
+    person = await current_person(request)
     session_id = int(request.path_params["session_id"])
     db = db_of(request)
     session = await db.read(programme.session_public, session_id)
     captions = await db.read(transcript, session_id)
+    if person is not None:  # reading the transcript is attending on the transcript channel
+        await db.write(_transcript_view, session_id, person.id)
     context = {"s": session, "blocks": transcripts.blocks(captions), "count": len(captions)}
     return render(request, "transcript.html", context)
+
+
+def _transcript_view(db: Any, session_id: int, person_id: int) -> None:  # noqa: ANN401 - a database session
+    now = datetime.now(UTC)
+    visit = attendance.open_visit(db, session_id, person_id, "transcript", now)
+    attendance.close_visit(db, visit, now)
 
 
 async def transcript_search_page(request: Request) -> Response:

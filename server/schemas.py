@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -267,6 +267,16 @@ class ProgrammeQuery(Request):
     q: Annotated[str, Field(max_length=200)] | None = None
     limit: Annotated[int, Field(ge=1, le=1000)] = 500
     offset: Annotated[int, Field(ge=0)] = 0
+
+
+class AttendanceBeacon(Request):
+    """A page other than the live room reporting a visit: lite (captions and audio), recording, transcript."""
+
+    channel: Literal["lite", "recording", "transcript"]
+    event: Literal["join", "heartbeat", "leave"]
+    visit_id: Annotated[int, Field(ge=1)] | None = None
+    # Without an account: a random key the page keeps (counted in attendance, never in demographics).
+    anonymous_key: Annotated[str, Field(min_length=16, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")] | None = None
 
 
 class ReportQuery(Request):

@@ -136,3 +136,42 @@ def test_external_views_import_counts_in_the_figures(app: Starlette, client: Tes
             f"/api/forums/{forum}/external-views", content=good, headers={**csrf(other), "Content-Type": "text/csv"}
         )
         assert denied.status_code == 403
+
+
+def test_attendance_beacons_from_other_pages(app: Starlette, client: TestClient) -> None:
+    """Lite, recording and transcript pages report visits; anonymous viewers count, never in demographics."""
+    from tests.conftest import csrf, make_forum, make_session
+
+    sign_in_organizer(app, client)
+    forum = make_forum(client)["id"]
+    session = make_session(client, forum)["id"]
+    url = f"/api/sessions/{session}/attendance"
+    with new_client(app) as viewer:
+        # Without an account and without a key: refused; with a key: counted as anonymous.
+        assert viewer.post(url, json={"channel": "lite", "event": "join"}, headers=csrf(viewer)).status_code == 401
+        key = "k" * 20
+        joined = viewer.post(url, json={"channel": "lite", "event": "join", "anonymous_key": key}, headers=csrf(viewer))
+        assert joined.status_code == 200
+        visit = joined.json()["visit_id"]
+        beat = {"channel": "lite", "event": "heartbeat", "visit_id": visit, "anonymous_key": key}
+        assert viewer.post(url, json=beat, headers=csrf(viewer)).status_code == 200
+        stranger = {**beat, "anonymous_key": "z" * 20}
+        assert viewer.post(url, json=stranger, headers=csrf(viewer)).status_code == 404  # not their visit
+        leave = {**beat, "event": "leave"}
+        assert viewer.post(url, json=leave, headers=csrf(viewer)).status_code == 200
+        bad = viewer.post(url, json={"channel": "radio", "event": "join", "anonymous_key": key}, headers=csrf(viewer))
+        assert bad.status_code == 422
+        register(viewer, "reader@example.org")
+        read = viewer.post(url, json={"channel": "transcript", "event": "join"}, headers=csrf(viewer))
+        assert read.status_code == 200
+    assert (
+        client.post(
+            "/api/sessions/99999/attendance", json={"channel": "lite", "event": "join"}, headers=csrf(client)
+        ).status_code
+        == 404
+    )
+    raw = client.get(f"/api/forums/{forum}/report?raw=true").json()
+    row = raw["per_session"][0]
+    assert (row["attendees"], row["anonymous"]) == (2, 1)
+    assert row["by_channel"] == {"lite": 1, "transcript": 1}
+    assert raw["unique_participants"] == 1 and raw["anonymous_viewers"] == 1

@@ -89,3 +89,12 @@ def test_search_page_marks_the_match_as_text(app: Starlette, client: TestClient)
     assert "2 captions found" in page.text
     assert "<mark>CAFÉ</mark>" in page.text and "<mark>Café</mark>" in page.text
     assert client.get("/transcripts", params={"q": "a"}).status_code == 422
+
+
+def test_reading_a_transcript_counts_as_attendance(app: Starlette, client: TestClient) -> None:
+    first, _ = _two_speakers(app, client)  # signed in as the organizer
+    client.get(f"/sessions/{first}/transcript")
+    client.get(f"/sessions/{first}/transcript")  # a reload within a minute is the same visit
+    forum = client.get(f"/api/sessions/{first}").json()["forum_id"]
+    row = next(r for r in client.get(f"/api/forums/{forum}/report?raw=true").json()["per_session"] if r["id"] == first)
+    assert row["by_channel"] == {"transcript": 1} and row["attendees"] == 1
