@@ -30,13 +30,16 @@ class Segment:
     words: tuple[Word, ...] = ()
     no_speech_prob: float = 0.0
     avg_logprob: float = 0.0
+    # The language of the audio: the one given, or the one detected (with its probability) when none was.
+    language: str | None = None
+    language_probability: float = 1.0
 
 
 @dataclass(frozen=True)
 class TranscribeOptions:
     """Options for one call. ``prompt`` is text said just before the audio (it steers spelling and style)."""
 
-    language: str | None = "en"
+    language: str | None = "en"  # None: detect it (multilingual models; each call pays an extra encoder pass)
     prompt: str = ""
     task: str = "transcribe"  # or "translate" (to English)
     beam_size: int = 1
@@ -51,6 +54,24 @@ class Engine(Protocol):
     def transcribe(self, audio: np.ndarray, options: TranscribeOptions) -> list[Segment]:
         """Transcribe float32 mono 16 kHz audio."""
         ...
+
+
+# The languages Whisper knows that have an ISO 639-1 code (its tokenizer's LANGUAGES, less "haw" and "yue").
+WHISPER_LANGUAGES = frozenset(
+    "en zh de es ru ko fr ja pt tr pl ca nl ar sv it id hi fi vi he uk el ms cs ro da hu ta no th ur hr bg lt la mi "
+    "ml cy sk te fa lv bn sr az sl kn et mk br eu is hy ne mn bs kk sq sw gl mr pa si km sn yo so af oc ka be tg sd "
+    "gu am yi lo uz fo ht ps tk nn mt sa lb my bo tl mg as tt ln ha ba jw su".split()
+)
+# ISO 639-1 codes that Whisper spells otherwise.
+WHISPER_CODES = {"jv": "jw", "nb": "no"}
+
+
+def whisper_language(code: str | None) -> str | None:
+    """Whisper's code for an ISO 639-1 language, or None when Whisper does not know it (then: detect)."""
+    if not code:
+        return None
+    code = WHISPER_CODES.get(code.lower(), code.lower())
+    return code if code in WHISPER_LANGUAGES else None
 
 
 @dataclass

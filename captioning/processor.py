@@ -5,6 +5,9 @@ the committed text, and commits words by LocalAgreement-2. The window is trimmed
 sentence, and never grows past ``max_window_s``. Guards against Whisper's invented text: silent
 audio never reaches the engine; segments with a high no-speech probability or a low log-probability
 are dropped, and so are runaway repetitions.
+
+Given no language, the engine detects it at every step until two steps in a row agree (or one is sure); then
+the language is fixed for the rest of the stream, which also saves the detection's extra encoder pass.
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ SENTENCE_END = (".", "?", "!", "。", "？", "！")
 # Audio kept before the end of the last committed word when the window is trimmed: word end times
 # are estimates, and cutting exactly there clips the onset of the next word, which Whisper then drops.
 TRIM_MARGIN_S = 0.5
+# A detected language this probable is fixed at once; a less probable one must be detected twice in a row
+# (on espeak-ng French, base's detection wandered between fr and th below 0.5 on the first seconds).
+LANGUAGE_SURE = 0.9
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,7 @@ class Caption:
 class Update:
     finals: list[Caption] = field(default_factory=list)
     partial: Caption | None = None
+    language: str | None = None  # of the audio: the one given, else the one last detected (None: none yet)
 
 
 def energy_detector(options: CaptionOptions) -> Callable[[np.ndarray], bool]:
@@ -106,6 +113,17 @@ class StreamingProcessor:
         self.audio = np.zeros(0, dtype=np.float32)
         self.audio_start_s = 0.0  # stream time of self.audio[0]
         self.unprocessed_s = 0.0
+        self.language = self.transcribe_options.language
+        self._detected: str | None = None  # the language the previous step detected
+
+    @property
+    def language_fixed(self) -> bool:
+        return self.transcribe_options.language is not None
+
+    def set_language(self, language: str) -> None:
+        """Fix the language of the audio (e.g. as another processor on the same audio detected it)."""
+        self.transcribe_options = replace(self.transcribe_options, language=language)
+        self.language = language
 
     @property
     def audio_end_s(self) -> float:
@@ -127,11 +145,11 @@ class StreamingProcessor:
             # A pause: what was pending will not be said again, so it is final; nothing new is heard.
             finals = self._captions(self.agreement.commit_all())
             self._trim(self.audio_end_s)
-            return Update(finals, None)
+            return Update(finals, None, self.language)
         words = self._hypothesis()
         self.agreement.insert(words)
         committed = self.agreement.flush()
-        update = Update(self._captions(committed), self._partial())
+        update = Update(self._captions(committed), self._partial(), self.language)
         if committed and committed[-1].text.strip().endswith(SENTENCE_END):
             self._trim(committed[-1].end_s - TRIM_MARGIN_S)
         elif self.agreement.committed and self.audio_end_s - self.audio_start_s > self.options.soft_window_s:
@@ -149,7 +167,7 @@ class StreamingProcessor:
             self.agreement.insert(self._hypothesis())
             self.agreement.flush()
         self.unprocessed_s = 0.0
-        return Update(self._captions(self.agreement.commit_all()), None)
+        return Update(self._captions(self.agreement.commit_all()), None, self.language)
 
     def _hypothesis(self) -> list[Word]:
         # All committed text, also what the window still holds: with only the text before the window,
@@ -157,6 +175,8 @@ class StreamingProcessor:
         prompt = text_of(self.agreement.committed)[-self.options.prompt_chars :]
         options = replace(self.transcribe_options, prompt=prompt)
         segments = self.engine.transcribe(self.audio, options)
+        if not self.language_fixed and segments and segments[0].language:
+            self._detect(segments[0].language, segments[0].language_probability)
         words: list[Word] = []
         for segment in segments:
             if self._invented(segment):
@@ -166,6 +186,12 @@ class StreamingProcessor:
                     replace(word, start_s=word.start_s + self.audio_start_s, end_s=word.end_s + self.audio_start_s)
                 )
         return drop_repetitions(words, self.options.max_repeats)
+
+    def _detect(self, language: str, probability: float) -> None:
+        self.language = language
+        if probability >= LANGUAGE_SURE or language == self._detected:
+            self.set_language(language)
+        self._detected = language
 
     def _invented(self, segment: Segment) -> bool:
         options = self.options

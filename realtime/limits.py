@@ -1,4 +1,4 @@
-"""Token buckets for per-connection rate limits (chat, questions, votes)."""
+"""Token buckets for per-connection rate limits (chat, questions, votes, typed captions)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ RATES: dict[str, Rate] = {
     "other": Rate(burst=20, per_s=0.2),
     # WebRTC signaling: an offer comes with a burst of trickled ICE candidates.
     "signal": Rate(burst=40, per_s=0.1),
+    # A captioner's page sends the line being typed at most every 0.5 s, and each finished line.
+    "caption": Rate(burst=10, per_s=0.2),
 }
 
 # Moderators post announcements and run the room: a higher chat rate (slow mode exempts them too).
@@ -41,6 +43,7 @@ BUCKET_OF: dict[str, str] = {
     "media.answer": "signal",
     "media.ice": "signal",
     "media.prefs": "signal",
+    "caption.type": "caption",
 }
 
 

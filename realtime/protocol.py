@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
 PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 64 * 1024
@@ -19,6 +19,7 @@ CHAT_MAX_CHARS = 2000
 QUESTION_MAX_CHARS = 1000
 ANSWER_MAX_CHARS = 4000
 POLL_MAX_OPTIONS = 10
+CAPTION_MAX_CHARS = 500  # one typed caption line
 
 Ref = Annotated[str, Field(max_length=64)]
 PersonId = Annotated[int, Field(ge=1)]
@@ -269,6 +270,30 @@ class VotePoll(ClientMessage):
     ]
 
 
+# Captions typed by a human captioner -----------------------------------------------------------------
+
+
+class TypeCaption(ClientMessage):
+    """A captioner's line on the human track: the text so far while typing (``final`` false; empty clears
+    it), then the finished line (``final`` true). ``speaker`` names who is speaking (default: the captioner)."""
+
+    type: Literal["caption.type"]
+    text: Annotated[str, Field(max_length=CAPTION_MAX_CHARS)]
+    final: bool = False
+    speaker: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+
+    @model_validator(mode="after")
+    def _final_has_text(self) -> TypeCaption:
+        if self.final and not self.text.strip():
+            raise ValueError("a final caption must not be blank")
+        return self
+
+    @field_validator("text", "speaker")
+    @classmethod
+    def _strip(cls, value: str | None) -> str | None:
+        return value.strip() if value is not None else None
+
+
 Command = (
     SetRoomState
     | LockRoom
@@ -293,6 +318,7 @@ Command = (
     | OpenPoll
     | ClosePoll
     | VotePoll
+    | TypeCaption
 )
 Signal = PublishMedia | UnpublishMedia | SubscribeMedia | AnswerMedia | IceCandidate | MediaPrefs
 AnyClientMessage = Annotated[Hello | Resume | Ping | Command | Signal, Field(discriminator="type")]

@@ -19,12 +19,15 @@ from realtime.log import Event, EventLog
 CHAT_KEPT = 200
 MODERATION_KEPT = 200
 CAPTIONS_KEPT = 50
+# A typed line is shown for at least this long in a transcript file (its cue runs from the first keystroke).
+HUMAN_CAPTION_MIN_S = 1.0
 
 
 class Role(StrEnum):
     ORGANIZER = "organizer"
     MODERATOR = "moderator"
     SPEAKER = "speaker"
+    CAPTIONER = "captioner"  # types captions into the human track
     PARTICIPANT = "participant"
 
 
@@ -60,6 +63,14 @@ class PollState(StrEnum):
     DRAFT = "draft"
     OPEN = "open"
     CLOSED = "closed"
+
+
+class CaptionTrack(StrEnum):
+    """The caption tracks a viewer can choose between; every caption event names its own."""
+
+    MACHINE = "machine"  # recognised speech, in the language spoken
+    TRANSLATION = "translation"  # recognised speech translated to English (Whisper's translate task)
+    HUMAN = "human"  # typed by the session's captioner
 
 
 def caption_key(speaker: dict[str, Any]) -> str:
@@ -178,9 +189,12 @@ class RoomSettings:
 class Room:
     """One session's live room."""
 
-    def __init__(self, session_id: int, settings: RoomSettings | None = None, epoch: str | None = None) -> None:
+    def __init__(
+        self, session_id: int, settings: RoomSettings | None = None, epoch: str | None = None, language: str = "en"
+    ) -> None:
         settings = settings or RoomSettings()
         self.session_id = session_id
+        self.language = language  # the session's: what its captioner types in
         self.log = EventLog(epoch)
         self.state = settings.state
         self.locked = settings.locked
@@ -280,7 +294,7 @@ class Room:
         """
         if actor.person_id in self.removed and not actor.is_staff:
             raise RoomError("removed", "you were removed from this session")
-        if actor.is_staff or actor.role is Role.SPEAKER:
+        if actor.is_staff or actor.role in (Role.SPEAKER, Role.CAPTIONER):
             return
         if self.state is RoomState.CLOSED:
             raise RoomError("room_closed", "the doors are not open yet")
@@ -305,9 +319,10 @@ class Room:
         if member.connections > 0:
             return []
         del self.members[person_id]
+        events = self._stop_typing(person_id)
         if person_id in self.hands:
-            return self.apply([Event("hand.lowered", {"person_id": person_id}, durable=False)])
-        return []
+            events.append(Event("hand.lowered", {"person_id": person_id}, durable=False))
+        return self.apply(events)
 
     def presence_pending(self) -> bool:
         return self.roster.keys() != self.members.keys()
@@ -466,6 +481,39 @@ class Room:
         return [
             Event("media.muted", data, durable=False),
             self._moderated(actor, action, now, target, kind=command.kind),
+        ]
+
+    def _on_caption_type(self, actor: Actor, command: p.TypeCaption, now: float) -> list[Event]:
+        """A captioner's line: while typing, a partial caption of the human track (empty text clears it);
+        when sent, a final caption that runs from the line's first keystroke."""
+        if not (actor.is_staff or actor.role is Role.CAPTIONER):
+            raise RoomError("forbidden", "only the session's captioners may type captions")
+        speaker = {
+            "speaker_id": None,
+            "speaker": command.speaker or actor.name,
+            "track": CaptionTrack.HUMAN.value,
+            "language": self.language,
+        }
+        key = caption_key(speaker)
+        typing = self.partials.get(key)
+        started = typing["at"] if typing else now
+        events = self._stop_typing(actor.person_id, keep=key)
+        if command.final:
+            duration = max(HUMAN_CAPTION_MIN_S, now - started)
+            data = {"id": 0, **speaker, "text": command.text, "start_s": 0.0, "end_s": round(duration, 3)}
+            events.append(Event("caption.final", {**data, "at": round(started, 3)}))
+        text = "" if command.final else command.text
+        if text != (typing or {}).get("text", ""):
+            partial = {**speaker, "text": text, "start_s": 0.0, "end_s": round(now - started, 3), "at": started}
+            events.append(Event("caption.partial", {**partial, "captioner_id": actor.person_id}, durable=False))
+        return events
+
+    def _stop_typing(self, person_id: int, keep: str | None = None) -> list[Event]:
+        """Clear the partial lines a captioner left under another speaker's name (or all, on leaving)."""
+        return [
+            Event("caption.partial", {**partial, "text": ""}, durable=False)
+            for key, partial in self.partials.items()
+            if partial.get("captioner_id") == person_id and key != keep
         ]
 
     def _on_chat_send(self, actor: Actor, command: p.SendChat, now: float) -> list[Event]:

@@ -55,6 +55,7 @@ from server.schemas import (
     SessionUpdate,
     SignInRequest,
     TranscriptQuery,
+    TranscriptTrackQuery,
 )
 from server.schemas import (
     Request as RequestModel,
@@ -426,7 +427,7 @@ async def registration(request: Request) -> Response:
 @operation(
     "POST",
     "/api/sessions/{session_id:int}/invitations",
-    "Create a speaker or moderator invitation link",
+    "Create a speaker, moderator or captioner invitation link",
     "people",
     body=InvitationCreate,
     response=InvitationPublic,
@@ -518,25 +519,34 @@ async def play_captions(request: Request) -> Response:
 
 
 @operation(
-    "GET", "/api/sessions/{session_id:int}/transcript", "The session's final captions", "captions", errors=(404,)
+    "GET",
+    "/api/sessions/{session_id:int}/transcript",
+    "The session's final captions of one track (track: machine, translation, human)",
+    "captions",
+    query=TranscriptTrackQuery,
+    errors=(404, 422),
 )
 async def session_transcript(request: Request) -> Response:
     session_id = _path_int(request, "session_id")
+    track = read_query(request, TranscriptTrackQuery).track.value
     db = db_of(request)
     await db.read(programme.get_session, session_id)
-    return JSONResponse({"session_id": session_id, "captions": await db.read(transcript, session_id)})
+    captions = await db.read(transcript, session_id, track)
+    return JSONResponse({"session_id": session_id, "track": track, "captions": captions})
 
 
 @operation(
     "GET",
     "/api/sessions/{session_id:int}/transcript.{fmt}",
-    "The transcript as WebVTT, SRT or plain text (fmt: vtt, srt, txt)",
+    "The transcript of one track as WebVTT, SRT or plain text (fmt: vtt, srt, txt)",
     "captions",
+    query=TranscriptTrackQuery,
     response_media="text/vtt",
-    errors=(404,),
+    errors=(404, 422),
 )
 async def session_transcript_file(request: Request) -> Response:
     session_id = _path_int(request, "session_id")
+    track = read_query(request, TranscriptTrackQuery).track.value
     try:
         writer = get_writer(request.path_params["fmt"])
     except ValueError as exc:
@@ -548,10 +558,11 @@ async def session_transcript_file(request: Request) -> Response:
         SimpleNamespace(
             start_s=c["offset_s"], end_s=c["offset_s"] + c["end_s"] - c["start_s"], text=c["text"], speaker=c["speaker"]
         )
-        for c in await db.read(transcript, session_id)
+        for c in await db.read(transcript, session_id, track)
     ]
     body = writer.write(cues)
-    name = f"session-{session_id}-transcript.{writer.extension}"
+    suffix = "" if track == "machine" else f"-{track}"
+    name = f"session-{session_id}-transcript{suffix}.{writer.extension}"
     return Response(
         body, media_type=writer.media_type, headers={"Content-Disposition": f'attachment; filename="{name}"'}
     )

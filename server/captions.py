@@ -8,6 +8,11 @@ session in real time (a pre-recorded talk, ``play``).
 When the engine cannot keep up, a live stream's steps lengthen: each step takes all the audio that
 arrived meanwhile, so captions come later rather than the backlog growing without bound (the tap
 keeps at most 10 s per consumer).
+
+Languages: a source is captioned in its session's language (English with English-only models; detected by
+the model when Whisper does not know the session's language). With a multilingual model, a session in
+another language also gets an English track (``translation``): a second processor on the same audio with
+Whisper's translate task, scheduled like any other stream, so it doubles the source's engine time.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import logging
 import time
 import wave
 from collections.abc import AsyncIterator, Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +31,10 @@ import anyio.to_thread
 import numpy as np
 
 from captioning.audio import pcm16_to_float, resample, to_mono
-from captioning.engine import SAMPLE_RATE_HZ, Engine, TranscribeOptions
+from captioning.engine import SAMPLE_RATE_HZ, Engine, TranscribeOptions, whisper_language
 from captioning.processor import CaptionOptions, StreamingProcessor, Update
 from realtime.media.tap import AudioTap, PcmChunk
+from realtime.room import CaptionTrack
 from server.errors import InvalidInput
 from server.rooms.service import RoomService
 from server.storage.models import Session
@@ -94,6 +100,16 @@ class Speaker:
         return {"speaker_id": self.speaker_id, "speaker": self.name, "track": self.track, "language": self.language}
 
 
+@dataclass
+class Track:
+    """One caption track of an audio source: its processor, what its events say, and its scheduler status."""
+
+    processor: StreamingProcessor
+    speaker: Speaker
+    status: StreamStatus
+    key: tuple[int, int | None, str, str]
+
+
 class CaptionService:
     """Caption streams for live sessions, sharing one engine."""
 
@@ -105,11 +121,13 @@ class CaptionService:
         engine: str = "faster-whisper",
         models_dir: Path | None = None,
         workers: int = 1,
+        translate: bool = True,
     ) -> None:
         self.rooms = rooms
         self.model = model
         self.options = options or CaptionOptions()
         self.engine_name = engine
+        self.translate = translate  # an English track for sessions in other languages (multilingual models)
         self.models_dir = models_dir or Path("data") / "models"  # where converted checkpoints are kept
         self._engine: Engine | None = None
         self._engine_lock = asyncio.Lock()
@@ -197,13 +215,11 @@ class CaptionService:
             more.set()
 
         reader = asyncio.create_task(read())
-        key = (session_id, speaker.speaker_id, speaker.name, speaker.track)
-        status = self.streams[key] = StreamStatus(session_id, speaker.speaker_id, speaker.name, speaker.track)
+        tracks: list[Track] = []
         try:
-            language = await self.rooms.database.read(_session_language, session_id)
-            speaker = Speaker(speaker.speaker_id, speaker.name, language=self._language(language))
+            session_language = await self.rooms.database.read(_session_language, session_id)
             engine = await self.engine()
-            processor = StreamingProcessor(engine, self.options, TranscribeOptions(language=speaker.language))
+            tracks = self._tracks(engine, session_id, speaker, session_language)
             step = int(self.options.step_s * SAMPLE_RATE_HZ)
             while not ended:
                 await more.wait()
@@ -215,54 +231,119 @@ class CaptionService:
                 audio, arrived[:] = np.concatenate(arrived) if arrived else np.zeros(0, np.int16), []
                 heard_at = newest_at
                 if len(audio):
-                    processor.insert_audio(pcm16_to_float(audio))
-                    status.audio_s += len(audio) / SAMPLE_RATE_HZ
-                    update = await self._step(processor.process, status)
-                    status.lag_s = max(0.0, time.time() - heard_at)
-                    await self._publish(session_id, speaker, update, origin or time.time(), lag_s=status.lag_s)
-            update = await self._step(processor.finish, status)
-            await self._publish(session_id, speaker, update, origin or time.time())
+                    _insert(tracks, pcm16_to_float(audio))
+                    await self._advance(session_id, tracks, "process", origin or time.time(), heard_at=heard_at)
+            await self._advance(session_id, tracks, "finish", origin or time.time())
         except Exception:
             log.exception("live captions stopped for person %s in session %s", speaker.speaker_id, session_id)
         finally:
             reader.cancel()
-            if self.streams.get(key) is status:
-                del self.streams[key]
+            self._forget(tracks)
 
-    def _language(self, session_language: str | None) -> str:
-        """The session's language where the model knows it; English-only models caption in English."""
-        if Path(self.model).name.removesuffix(".pt").endswith(".en") or not session_language:
+    @property
+    def multilingual(self) -> bool:
+        """Whether the model knows languages other than English (Whisper's English-only models end in .en)."""
+        return not Path(self.model).name.removesuffix(".pt").endswith(".en")
+
+    def _language(self, session_language: str | None) -> str | None:
+        """The language to caption in: English with English-only models; else the session's language where
+        Whisper knows it, or None: the model detects it."""
+        if not self.multilingual:
             return "en"
-        return session_language
+        return whisper_language(session_language)
+
+    def _translates(self, language: str | None) -> bool:
+        """Whether a source gets an English translation track besides its own (Whisper's translate task)."""
+        return self.translate and self.multilingual and language != "en"
+
+    def _tracks(
+        self, engine: Engine, session_id: int, source: Speaker, session_language: str | None, tag: str = ""
+    ) -> list[Track]:
+        """The caption tracks of one audio source, registered with the scheduler's status: the captions in
+        the spoken language, then the English translation where there is one. ``tag`` tells apart sources
+        of the same name (e.g. two talks played at once)."""
+        language = self._language(session_language)
+        label = language or session_language or "en"  # until the model has detected the language
+        kinds = [(CaptionTrack.MACHINE.value, label, "transcribe")]
+        if self._translates(language):
+            kinds.append((CaptionTrack.TRANSLATION.value, "en", "translate"))
+        tracks = []
+        for track, track_language, task in kinds:
+            speaker = replace(source, track=track, language=track_language)
+            options = TranscribeOptions(language=language, task=task)
+            status = StreamStatus(session_id, source.speaker_id, source.name, track)
+            key = (session_id, source.speaker_id, source.name, track + tag)
+            self.streams[key] = status
+            tracks.append(Track(StreamingProcessor(engine, self.options, options), speaker, status, key))
+        return tracks
+
+    def _forget(self, tracks: list[Track]) -> None:
+        for track in tracks:
+            if self.streams.get(track.key) is track.status:
+                del self.streams[track.key]
+
+    async def _advance(
+        self,
+        session_id: int,
+        tracks: list[Track],
+        work: str,
+        origin: float,
+        speed: float = 1.0,
+        heard_at: float | None = None,
+    ) -> None:
+        """One step (``process`` or ``finish``) of every track of a source, each published as soon as it is
+        done. Each track waits for a worker slot of its own: translating doubles a source's engine time."""
+
+        async def advance(track: Track) -> None:
+            update = await self._step(getattr(track.processor, work), track.status)
+            if heard_at is not None:
+                track.status.lag_s = max(0.0, time.time() - heard_at)
+            lag_s = track.status.lag_s if heard_at is not None else None
+            await self._publish(session_id, track.speaker, update, origin, speed, lag_s=lag_s)
+
+        await asyncio.gather(*(advance(track) for track in tracks))
+        await self._follow_language(session_id, tracks)
+
+    async def _follow_language(self, session_id: int, tracks: list[Track]) -> None:
+        """Once the source's language is known (detected), the translation uses it rather than detecting it
+        again; and a source that turns out to speak English loses its translation track."""
+        source = tracks[0].processor
+        if not source.language_fixed or len(tracks) == 1:
+            return
+        if source.language == "en":
+            for track in tracks[1:]:
+                await self._publish(session_id, track.speaker, Update(), time.time())  # clears its partial
+                self._forget([track])
+            del tracks[1:]
+            return
+        for track in tracks[1:]:
+            if not track.processor.language_fixed and source.language:
+                track.processor.set_language(source.language)
 
     def play(self, session_id: int, audio: np.ndarray, speaker: Speaker, speed: float = 1.0) -> asyncio.Task[None]:
-        """Caption ``audio`` into the session as if it were spoken now (``speed`` > 1 plays faster)."""
+        """Caption ``audio`` into the session as if it were spoken now (``speed`` > 1 plays faster).
+        ``speaker.language`` is the session's language."""
         return self._start(self._play(session_id, audio, speaker, speed))
 
     async def _play(self, session_id: int, audio: np.ndarray, speaker: Speaker, speed: float) -> None:
         engine = await self.engine()
-        processor = StreamingProcessor(engine, self.options, TranscribeOptions(language=speaker.language))
+        tracks = self._tracks(engine, session_id, speaker, speaker.language, tag=f"-play-{id(audio)}")
         step = int(self.options.step_s * SAMPLE_RATE_HZ)
         began = time.monotonic()
         origin = time.time()
-        key = (session_id, speaker.speaker_id, speaker.name, f"play-{id(processor)}")
-        status = self.streams[key] = StreamStatus(session_id, speaker.speaker_id, speaker.name, speaker.track)
         try:
             for index, start in enumerate(range(0, len(audio), step)):
                 # Audio arrives in real time (scaled by speed): wait until this step would have been heard.
                 await asyncio.sleep(max(0.0, (index + 1) * self.options.step_s / speed - (time.monotonic() - began)))
                 heard_at = time.time()
-                processor.insert_audio(audio[start : start + step])
-                status.audio_s += min(step, len(audio) - start) / SAMPLE_RATE_HZ
-                update = await self._step(processor.process, status)
-                status.lag_s = time.time() - heard_at
-                await self._publish(session_id, speaker, update, origin, speed, lag_s=status.lag_s)
-            await self._publish(session_id, speaker, await self._step(processor.finish, status), origin, speed)
+                _insert(tracks, audio[start : start + step])
+                await self._advance(session_id, tracks, "process", origin, speed, heard_at=heard_at)
+            await self._advance(session_id, tracks, "finish", origin, speed)
         except Exception:
             log.exception("captioning stopped for session %s", session_id)
             raise
         finally:
-            self.streams.pop(key, None)
+            self._forget(tracks)
 
     async def _publish(
         self,
@@ -273,15 +354,26 @@ class CaptionService:
         speed: float = 1.0,
         lag_s: float | None = None,
     ) -> None:
-        """Send an update into the room; ``origin`` is the wall-clock time of the stream's time 0."""
+        """Send an update into the room; ``origin`` is the wall-clock time of the stream's time 0. Captions in
+        the spoken language carry the language the model heard (detected, when the session's is unknown)."""
         finals = [(c.start_s, c.end_s, c.text, origin + c.start_s / speed) for c in update.finals]
         partial = (update.partial.start_s, update.partial.end_s, update.partial.text) if update.partial else None
-        await self.rooms.publish_captions(session_id, speaker.as_data(), finals, partial, lag_s)
+        data = speaker.as_data()
+        if speaker.track == CaptionTrack.MACHINE and update.language:
+            data["language"] = update.language
+        await self.rooms.publish_captions(session_id, data, finals, partial, lag_s)
 
     async def stop(self) -> None:
         for task in list(self.tasks):
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+def _insert(tracks: list[Track], samples: np.ndarray) -> None:
+    """The same audio goes to every track of a source."""
+    for track in tracks:
+        track.processor.insert_audio(samples)
+        track.status.audio_s += len(samples) / SAMPLE_RATE_HZ
 
 
 def _session_language(db: Any, session_id: int) -> str | None:  # noqa: ANN401 - a database session

@@ -27,6 +27,7 @@ from server.schemas import (
     RegisterRequest,
     ReportQuery,
     TranscriptQuery,
+    TranscriptTrackQuery,
     parse,
 )
 from server.settings import Settings
@@ -172,10 +173,14 @@ async def transcript_page(request: Request) -> Response:
     session_id = int(request.path_params["session_id"])
     db = db_of(request)
     session = await db.read(programme.session_public, session_id)
-    captions = await db.read(transcript, session_id)
+    try:
+        track = read_query(request, TranscriptTrackQuery).track.value
+    except InvalidInput as exc:
+        return error_page(request, 422, "; ".join(f"{k}: {v}" for k, v in _field_errors(exc).items()))
+    captions = await db.read(transcript, session_id, track)
     if person is not None:  # reading the transcript is attending on the transcript channel
         await db.write(_transcript_view, session_id, person.id)
-    context = {"s": session, "blocks": transcripts.blocks(captions), "count": len(captions)}
+    context = {"s": session, "blocks": transcripts.blocks(captions), "count": len(captions), "track": track}
     return render(request, "transcript.html", context)
 
 

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from realtime.room import CaptionTrack
 from server import geo
 from server.errors import FieldError, InvalidInput
 from server.vocab import ACTION_LINES, SDGS, Gender, SessionRoleName, SessionStatus, SessionType, StakeholderType, Track
@@ -285,6 +286,12 @@ class ReportQuery(Request):
     track: Track | None = None
     type: SessionType | None = None
     raw: bool = False  # organizers only: the figures before suppression
+
+
+class TranscriptTrackQuery(Request):
+    """Which caption track a transcript is read from (``?track=``): machine, translation or human."""
+
+    track: CaptionTrack = CaptionTrack.MACHINE
 
 
 class TranscriptQuery(Request):

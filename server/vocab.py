@@ -140,3 +140,4 @@ class SessionRoleName(StrEnum):
 
     MODERATOR = "moderator"
     SPEAKER = "speaker"
+    CAPTIONER = "captioner"  # types the human caption track

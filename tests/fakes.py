@@ -28,25 +28,43 @@ class MemoryIds:
 
 class ScriptedEngine:
     """Stands in for Whisper at the engine seam: returns scripted hypotheses, one per call, and
-    records the prompts it was given. The real engines are tested on real speech separately."""
+    records the prompts and options it was given. The real engines are tested on real speech separately.
+
+    Args:
+        hypotheses: (start_s, end_s, text) words per call; or, per task (``transcribe``, ``translate``),
+            such lists, for two processors sharing the engine.
+        language: the language the segments report, as a multilingual model's detection does.
+    """
 
     name = "scripted"
 
     def __init__(
-        self, hypotheses: list[list[tuple[float, float, str]]], no_speech_prob: float = 0.0, avg_logprob: float = -0.2
+        self,
+        hypotheses: list[list[tuple[float, float, str]]] | dict[str, list[list[tuple[float, float, str]]]],
+        no_speech_prob: float = 0.0,
+        avg_logprob: float = -0.2,
+        language: str | None = None,
+        language_probability: float = 1.0,
     ) -> None:
-        self.hypotheses = list(hypotheses)
+        self.hypotheses = (
+            {task: list(h) for task, h in hypotheses.items()} if isinstance(hypotheses, dict) else list(hypotheses)
+        )
         self.prompts: list[str] = []
+        self.options: list = []
         self.calls = 0
         self.no_speech_prob = no_speech_prob
         self.avg_logprob = avg_logprob
+        self.language = language
+        self.language_probability = language_probability
 
     def transcribe(self, audio, options):  # noqa: ANN001, ANN201
         from captioning.engine import Segment, Word
 
         self.calls += 1
         self.prompts.append(options.prompt)
-        script = self.hypotheses.pop(0) if self.hypotheses else []
+        self.options.append(options)
+        scripts = self.hypotheses[options.task] if isinstance(self.hypotheses, dict) else self.hypotheses
+        script = scripts.pop(0) if scripts else []
         words = tuple(Word(start, end, text) for start, end, text in script)
         if not words:
             return []
@@ -58,5 +76,7 @@ class ScriptedEngine:
                 words,
                 self.no_speech_prob,
                 self.avg_logprob,
+                options.language or self.language,
+                1.0 if options.language else self.language_probability,
             )
         ]

@@ -10,7 +10,8 @@ from captioning.engine import Segment, TranscribeOptions, Word
 
 
 class FasterWhisperEngine:
-    """Whisper through CTranslate2.
+    """Whisper through CTranslate2. With ``language=None`` a multilingual model detects the language of each
+    call's audio, and every segment reports it.
 
     Args:
         model_dir: a CTranslate2 Whisper model directory (``model.bin``, ``config.json``, tokenizer).
@@ -29,7 +30,7 @@ class FasterWhisperEngine:
         )
 
     def transcribe(self, audio: np.ndarray, options: TranscribeOptions) -> list[Segment]:
-        segments, _info = self.model.transcribe(
+        segments, info = self.model.transcribe(
             audio,
             language=options.language,
             task=options.task,
@@ -49,6 +50,8 @@ class FasterWhisperEngine:
                 tuple(Word(w.start, w.end, w.word, w.probability) for w in (s.words or ())),
                 s.no_speech_prob,
                 s.avg_logprob,
+                info.language,
+                info.language_probability,
             )
             for s in segments
         ]

@@ -84,6 +84,8 @@ class OpenAIWhisperEngine:
                 ),
                 float(s["no_speech_prob"]),
                 float(s["avg_logprob"]),
+                result.get("language"),
+                1.0 if options.language else 0.0,  # openai-whisper does not report how sure its detection is
             )
             for s in result["segments"]
         ]

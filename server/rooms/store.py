@@ -69,6 +69,8 @@ def role_of(db: DbSession, person: Person, session_id: int) -> Role:
         return Role.MODERATOR
     if "speaker" in roles:
         return Role.SPEAKER
+    if "captioner" in roles:
+        return Role.CAPTIONER
     return Role.PARTICIPANT
 
 
@@ -94,7 +96,7 @@ def load_room(db: DbSession, session_id: int) -> Room:
             list(record.muted),
             list(record.removed),
         )
-    room = Room(session_id, settings)
+    room = Room(session_id, settings, language=session.language)
     if settings.stage:
         people = db.exec(select(Person).where(col(Person.id).in_(settings.stage))).all()
         room.load_names({p.id or 0: p.name for p in people})

@@ -96,7 +96,7 @@ class Person(SQLModel, table=True):
 
 
 class SessionRole(SQLModel, table=True):
-    """A moderator or speaker of one session."""
+    """A moderator, speaker or captioner of one session."""
 
     __tablename__ = "session_role"
     __table_args__ = (UniqueConstraint("session_id", "person_id", "role", name="uq_session_role"),)

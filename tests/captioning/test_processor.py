@@ -7,7 +7,7 @@ import pytest
 
 from captioning.agreement import AgreementBuffer
 from captioning.audio import pcm16_to_float, resample, rms_dbfs, to_mono
-from captioning.engine import SAMPLE_RATE_HZ, Word
+from captioning.engine import SAMPLE_RATE_HZ, TranscribeOptions, Word
 from captioning.processor import CaptionOptions, StreamingProcessor, drop_repetitions
 from captioning.writers import get_writer
 from tests.fakes import ScriptedEngine
@@ -157,3 +157,18 @@ def test_caption_writers_name_the_speakers() -> None:
     assert "\n<v Kenji &lt;Host&gt;>Thanks &lt;b&gt;all&lt;/b&gt;.\n" in vtt
     assert get_writer("txt").write(cues) == "Hana Al-Sayed: Good morning.\nWelcome.\nKenji <Host>: Thanks <b>all</b>.\n"
     assert "\nHana Al-Sayed: Good morning.\n" in get_writer("srt").write(cues)
+
+
+@pytest.mark.parametrize(("probability", "detecting_steps"), [(0.95, 1), (0.6, 2)])
+def test_a_detected_language_is_fixed_once_sure_or_twice_in_a_row(probability: float, detecting_steps: int) -> None:
+    """Given no language, each step detects it until one detection is sure (≥ 0.9) or two agree; then it is
+    fixed (passed to the engine) and updates report it."""
+    engine = ScriptedEngine([[(0.0, 0.5, " Hola")]] * 4, language="es", language_probability=probability)
+    processor = StreamingProcessor(engine, transcribe=TranscribeOptions(language=None))
+    assert processor.language is None and not processor.language_fixed
+    languages = []
+    for _ in range(4):
+        processor.insert_audio(tone(1.0))
+        languages.append(processor.process().language)
+    assert languages == ["es"] * 4 and processor.language_fixed
+    assert [o.language for o in engine.options] == [None] * detecting_steps + ["es"] * (4 - detecting_steps)

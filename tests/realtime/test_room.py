@@ -258,6 +258,68 @@ def test_captions_partials_replace_and_finals_accumulate() -> None:
     assert [e.durable for e in events] == [False, True, False]
 
 
+CAPTIONER = Actor(6, "Cleo Captioner", Role.CAPTIONER)
+
+
+def test_a_captioner_types_the_human_track_and_others_may_not() -> None:
+    """A captioner's partials replace each other and the finished line is a stored final of the human track,
+    in the session's language; a participant is refused; a client stays equal to a snapshot."""
+    h = Harness()
+    h.room.language = "es"
+    h.room.connect(CAPTIONER)
+    welcome = {"epoch": h.room.log.epoch, "seq": h.room.log.seq, "snapshot": h.view(BEN)}
+    client = ClientState(BEN.person_id, json.loads(json.dumps(welcome)))
+    with pytest.raises(RoomError) as info:
+        h.do(ANA, p.TypeCaption(type="caption.type", text="hola", final=True))
+    assert info.value.code == "forbidden"
+    events = h.do(CAPTIONER, p.TypeCaption(type="caption.type", text="Bienvenidos"))
+    events += h.do(CAPTIONER, p.TypeCaption(type="caption.type", text="Bienvenidos a la"))
+    assert h.do(CAPTIONER, p.TypeCaption(type="caption.type", text="Bienvenidos a la")) == []  # no change
+    h.now += 2
+    events += h.do(CAPTIONER, p.TypeCaption(type="caption.type", text="Bienvenidos a la sesión.", final=True))
+    assert [(e.kind, e.data["text"], e.durable) for e in events] == [
+        ("caption.partial", "Bienvenidos", False),
+        ("caption.partial", "Bienvenidos a la", False),
+        ("caption.final", "Bienvenidos a la sesión.", True),
+        ("caption.partial", "", False),  # the line being typed is cleared
+    ]
+    for event in events:
+        assert (event.data["track"], event.data["language"], event.data["speaker"]) == ("human", "es", CAPTIONER.name)
+        client.receive(json.loads(render(h.room, event, BEN)))
+    final = events[2].data
+    assert final["at"] == events[0].data["at"] and final["end_s"] == pytest.approx(5.0)  # from the first keystroke
+    view = h.view(BEN)
+    assert [c["text"] for c in view["captions"]] == ["Bienvenidos a la sesión."] and view["partials"] == []
+    assert client.view == view
+    moderated = h.do(MOD, p.TypeCaption(type="caption.type", text="Applause.", final=True, speaker="Room"))
+    assert [(e.kind, e.data["speaker"]) for e in moderated] == [("caption.final", "Room")]  # staff may too
+
+
+def test_a_captioners_unfinished_line_is_cleared_when_the_speaker_changes_or_they_leave() -> None:
+    """Naming another speaker mid-line, or leaving the room, clears the partial the captioner left."""
+    h = Harness()
+    h.room.connect(CAPTIONER)
+    h.do(CAPTIONER, p.TypeCaption(type="caption.type", text="We connected", speaker="Hana"))
+    switched = h.do(CAPTIONER, p.TypeCaption(type="caption.type", text="Thank you", speaker="Chair"))
+    assert [(e.data["speaker"], e.data["text"]) for e in switched] == [("Hana", ""), ("Chair", "Thank you")]
+    assert [x["speaker"] for x in h.view(BEN)["partials"]] == ["Chair"]
+    left = h.room.disconnect(CAPTIONER.person_id)
+    assert [(e.kind, e.data["speaker"], e.data["text"]) for e in left] == [("caption.partial", "Chair", "")]
+    assert h.view(BEN)["partials"] == []
+
+
+def test_captioners_enter_closed_rooms_and_typed_lines_are_checked() -> None:
+    """Like speakers, captioners may enter before the doors open; a blank final or an overlong line is refused."""
+    Harness(RoomState.CLOSED).room.admit(CAPTIONER)
+    with pytest.raises(p.ProtocolError, match="blank"):
+        p.parse_client(json.dumps({"type": "caption.type", "text": "  ", "final": True}))
+    with pytest.raises(p.ProtocolError) as info:
+        p.parse_client(json.dumps({"type": "caption.type", "text": "x" * (p.CAPTION_MAX_CHARS + 1)}))
+    assert info.value.code == "invalid"
+    clear = p.parse_client(json.dumps({"type": "caption.type", "text": "", "final": False}))
+    assert isinstance(clear, p.TypeCaption) and clear.text == ""
+
+
 def test_media_mute_rules() -> None:
     """Self-mute on stage; moderators mute anyone on stage; only a moderator lifts a moderator's mute."""
     h = Harness()

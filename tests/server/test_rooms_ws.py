@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from server.storage.models import AttendanceVisit, ChatMessage, Question, Session, SessionRole
-from tests.conftest import BASE_URL, make_forum, make_session, new_client, register, sign_in_organizer
+from tests.conftest import BASE_URL, csrf, make_forum, make_session, new_client, register, sign_in_organizer
 
 
 @contextmanager
@@ -267,9 +267,10 @@ MODERATOR_COMMANDS = [  # TARGET is replaced by a participant who is in the room
 ]
 
 
-@pytest.mark.parametrize("role", ["organizer", "moderator", "speaker", "participant"])
+@pytest.mark.parametrize("role", ["organizer", "moderator", "speaker", "captioner", "participant"])
 def test_authorization_matrix(app: Starlette, client: TestClient, setup: dict, role: str) -> None:
-    """Every moderator action by every role: staff succeed, speakers and participants get 'forbidden'."""
+    """Every moderator action by every role: staff succeed, speakers, captioners and participants get
+    'forbidden'."""
     sid = setup["session"]["id"]
     cookie = None
     if role != "organizer":
@@ -314,3 +315,52 @@ def test_database_refuses_a_second_vote_even_past_the_room(app: Starlette, clien
             lambda db: db.add(QuestionVote(question_id=qid, person_id=person_id, created_at=utcnow())) or db.flush()
         )
     assert app.state.db.run_read(lambda db: db.get(Question, qid)) is not None
+
+
+def test_a_captioners_line_reaches_viewers_and_the_human_transcript(
+    app: Starlette, client: TestClient, setup: dict
+) -> None:
+    """Someone who accepted a captioner invitation types a line: a participant sees it being typed and then
+    final on the human track, and it is stored in that track's transcript only; the participant may not type."""
+    from server.rooms.store import transcript
+
+    sid = setup["session"]["id"]
+    token = client.post(f"/api/sessions/{sid}/invitations", json={"role": "captioner"}, headers=csrf(client))
+    with new_client(app) as other:
+        register(other, email="cleo@example.org", name="Cleo Captioner")
+        accepted = other.post(f"/api/invitations/{token.json()['token']}/accept", headers=csrf(other))
+        assert accepted.json()["role"] == "captioner"
+        cleo = other.cookies.get("forumlive_session")
+    pat = _participant(app)
+    with room_socket(client, sid, cookie=cleo) as captioner, room_socket(client, sid, cookie=pat) as viewer:
+        assert next_of(captioner, "welcome")["you"]["role"] == "captioner"
+        next_of(viewer, "welcome")
+        captioner.send_json({"type": "caption.type", "text": "Welcome to", "speaker": "Chair"})
+        partial = next_of(viewer, "caption.partial")["data"]
+        assert (partial["track"], partial["speaker"], partial["text"]) == ("human", "Chair", "Welcome to")
+        captioner.send_json({"type": "caption.type", "text": "Welcome to the session.", "final": True, "ref": "c1"})
+        assert next_of(captioner, "ack")["ref"] == "c1"
+        final = next_of(viewer, "caption.final")["data"]
+        assert (final["track"], final["language"], final["speaker"]) == ("human", "en", "Cleo Captioner")
+        viewer.send_json({"type": "caption.type", "text": "Me too", "final": True})
+        assert next_of(viewer, "error")["code"] == "forbidden"
+    human = app.state.db.run_read(transcript, sid, "human")
+    assert [(c["text"], c["track"], c["speaker"]) for c in human] == [
+        ("Welcome to the session.", "human", "Cleo Captioner")
+    ]
+    assert app.state.db.run_read(transcript, sid, "machine") == []
+
+
+def test_transcript_endpoints_read_the_chosen_track(app: Starlette, client: TestClient, setup: dict) -> None:
+    """?track=human gives the human transcript (JSON and files); the default is machine; an unknown track is 422."""
+    sid = setup["session"]["id"]
+    with room_socket(client, sid) as ws:
+        next_of(ws, "welcome")
+        ws.send_json({"type": "caption.type", "text": "Welcome to the session.", "final": True, "ref": "c1"})
+        next_of(ws, "ack")
+    human = client.get(f"/api/sessions/{sid}/transcript?track=human").json()
+    assert human["track"] == "human" and [c["text"] for c in human["captions"]] == ["Welcome to the session."]
+    assert client.get(f"/api/sessions/{sid}/transcript").json()["captions"] == []
+    vtt = client.get(f"/api/sessions/{sid}/transcript.vtt?track=human")
+    assert "Welcome to the session." in vtt.text and "transcript-human.vtt" in vtt.headers["content-disposition"]
+    assert client.get(f"/api/sessions/{sid}/transcript?track=robot").status_code == 422

@@ -60,7 +60,9 @@ def test_transcript_page_shows_speakers_and_escapes_text(app: Starlette, client:
     assert page.status_code == 200
     assert "Kenji &lt;Host&gt;" in page.text and "<Host>" not in page.text
     assert page.text.index("Good morning") < page.text.index("Thank you") < page.text.index("Over to you")
-    assert f"/api/sessions/{first}/transcript.vtt" in page.text
+    assert f"/api/sessions/{first}/transcript.vtt?track=machine" in page.text
+    assert client.get(f"/sessions/{first}/transcript?track=human").status_code == 200
+    assert client.get(f"/sessions/{first}/transcript?track=robot").status_code == 422
     assert client.get("/sessions/999999/transcript").status_code == 404
 
 

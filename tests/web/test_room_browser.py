@@ -122,3 +122,36 @@ def test_viewer_sees_live_captions_of_a_played_talk(browser: Browser, demo_serve
     viewer.get_by_label("Show", exact=True).uncheck()
     expect(viewer.locator("#captions")).to_be_hidden()
     assert errors == []
+
+
+def test_human_captions_are_typed_and_chosen_as_a_track(browser: Browser, demo_server: DemoServer) -> None:
+    """The organizer types captions; a viewer who chooses the human track sees the line as it is typed and
+    when sent, as text; the choice is remembered after a reload, and the other track does not show it."""
+    errors: list[str] = []
+    organizer = open_page(browser, demo_server, errors)
+    viewer = open_page(browser, demo_server, errors)
+    sign_in(organizer, "organizer@demo.forumlive.org", demo_server.accounts["organizer@demo.forumlive.org"]["password"])
+    sign_in(viewer, "olena@demo.forumlive.org", demo_server.accounts["olena@demo.forumlive.org"]["password"])
+    session_id = _live_session_moderated_by(demo_server, "Lucas Moreau")
+    for page in (organizer, viewer):
+        page.goto(f"/sessions/{session_id}/room")
+        expect(page.locator("#room-state")).to_have_text("Live")
+    assert viewer.locator("#caption-form").count() == 0  # participants cannot type captions
+    organizer.get_by_label("Speaking now (optional)").fill("Chair")
+    organizer.get_by_label("Type human captions").press_sequentially("Welcome <b>all</b>", delay=20)
+    choice = viewer.get_by_label("Caption language")
+    expect(choice.locator("option[value=human]")).to_have_count(1)
+    choice.select_option("human")
+    expect(viewer.locator("#caption-partial")).to_have_text("Welcome <b>all</b>")
+    organizer.get_by_label("Type human captions").press("Enter")
+    expect(viewer.locator("#captions")).to_contain_text("Chair: Welcome <b>all</b>")
+    expect(viewer.locator("#caption-partial")).to_have_text("")
+    assert viewer.locator("#captions b").count() == 0
+    ARTIFACTS.mkdir(exist_ok=True)
+    organizer.locator(".captions-box").screenshot(path=str(ARTIFACTS / "room-captioner.png"))
+    viewer.reload()
+    expect(viewer.get_by_label("Caption language")).to_have_value("human")
+    expect(viewer.locator("#captions")).to_contain_text("Welcome <b>all</b>")
+    viewer.get_by_label("Caption language").select_option("machine")
+    expect(viewer.locator("#captions")).not_to_contain_text("Welcome")
+    assert errors == []

@@ -8,11 +8,15 @@ const root = document.getElementById("room");
 const sessionId = Number(root.dataset.sessionId);
 const me = Number(root.dataset.personId);
 const isStaff = ["organizer", "moderator"].includes(root.dataset.role);
+const canCaption = isStaff || root.dataset.role === "captioner";
 const CHAT_KEPT = 200;
 const MODERATION_KEPT = 200;
 const CAPTIONS_KEPT = 50;
 const CAPTION_WORDS_SHOWN = 40;
 const captionKey = (c) => `${c.speaker_id}|${c.speaker}|${c.track}`;
+// Caption tracks a viewer chooses between (realtime/room.py CaptionTrack); the choice is kept per person.
+const TRACK_KEY = `forumlive.captionTrack.${me}`;
+const TYPING_EVERY_MS = 500; // a captioner's line as typed goes out at most this often
 // Close codes after which reconnecting cannot help.
 const FINAL_CLOSES = new Map([
   [1008, "This page's origin is not allowed."],
@@ -297,13 +301,47 @@ function renderAll() {
   if (isStaff) renderModeration(view);
 }
 
+function languageName(code) {
+  try { return new Intl.DisplayNames([navigator.language || "en"], { type: "language" }).of(code) || code; } catch { return code; }
+}
+
+function chosenTrack() {
+  try { return localStorage.getItem(TRACK_KEY) || (canCaption && !isStaff ? "human" : "machine"); } catch { return "machine"; }
+}
+
+// The tracks offered: the spoken language always, the others once they have captions (or were chosen before).
+function renderTrackChoice(view) {
+  const items = view.captions.concat(view.partials);
+  const spoken = [...items].reverse().find((c) => (c.track || "machine") === "machine");
+  const labels = {
+    machine: spoken ? `${languageName(spoken.language)} (automatic)` : "Language spoken (automatic)",
+    translation: "English translation (automatic)",
+    human: "Human captions",
+  };
+  const chosen = chosenTrack();
+  const offered = Object.keys(labels).filter((t) => t === "machine" || t === chosen || items.some((c) => c.track === t)
+    || (t === "human" && canCaption));
+  const select = $("caption-track");
+  const options = offered.map((t) => `${t}:${labels[t]}`).join("|");
+  if (select.dataset.options !== options) {
+    select.replaceChildren(...offered.map((t) => el("option", { value: t, text: labels[t] })));
+    select.dataset.options = options;
+  }
+  select.value = chosen;
+  return chosen;
+}
+
 function renderCaptions(view) {
   const on = $("captions-on").checked;
   $("captions").hidden = !on;
   $("caption-partial").hidden = !on;
+  const track = renderTrackChoice(view);
+  const ofTrack = (c) => (c.track || "machine") === track;
+  const captions = view.captions.filter(ofTrack);
+  const partials = view.partials.filter(ofTrack);
   // Consecutive finals of one speaker read as one running line; the last lines stay on screen.
   const blocks = [];
-  for (const c of view.captions) {
+  for (const c of captions) {
     const last = blocks[blocks.length - 1];
     if (last && last.key === captionKey(c)) last.text = `${last.text} ${c.text}`;
     else blocks.push({ key: captionKey(c), speaker: c.speaker, text: c.text });
@@ -311,9 +349,12 @@ function renderCaptions(view) {
   $("captions").replaceChildren(...blocks.slice(-2).map((b) => el("p", { class: "caption" },
     el("span", { class: "caption-speaker", text: `${b.speaker}: ` }),
     el("span", { text: b.text.split(/\s+/).slice(-CAPTION_WORDS_SHOWN).join(" ") }))));
-  $("caption-partial").textContent = view.partials.map((p) => p.text).join(" ");
-  const lag = Math.max(0, ...view.partials.map((p) => p.lag_s || 0));
-  $("caption-lag").textContent = lag >= 3 ? `Captions are running ${Math.round(lag)} s behind the speech.` : "";
+  $("caption-partial").textContent = partials.map((p) => p.text).join(" ");
+  const lag = Math.max(0, ...partials.map((p) => p.lag_s || 0));
+  const notes = [];
+  if (lag >= 3) notes.push(`Captions are running ${Math.round(lag)} s behind the speech.`);
+  if (!captions.length && !partials.length && track !== "machine") notes.push("No captions on this track yet.");
+  $("caption-lag").textContent = notes.join(" ");
 }
 
 const mutedBy = (view, pid, kind) => (view.media_muted.find((m) => m.person_id === pid && m.kind === kind) || {}).by;
@@ -544,6 +585,39 @@ $("ask-form").addEventListener("submit", (event) => {
   text.value = "";
 });
 $("captions-on").addEventListener("change", () => renderCaptions(state.view));
+$("caption-track").addEventListener("change", (e) => {
+  try { localStorage.setItem(TRACK_KEY, e.target.value); } catch { /* private mode: the choice lasts this page */ }
+  if (state.view) renderCaptions(state.view);
+});
+
+// A captioner's typing box: the line goes out as typed (throttled), and Enter sends it as final.
+const typing = { timer: null, sentAt: 0, last: "" };
+function captionSpeaker() {
+  const name = $("caption-speaker").value.trim();
+  return name ? { speaker: name } : {};
+}
+function sendTyping() {
+  typing.timer = null;
+  const text = $("caption-text").value.trim();
+  if (text === typing.last) return;
+  typing.last = text;
+  typing.sentAt = Date.now();
+  sendRaw({ type: "caption.type", text, final: false, ...captionSpeaker() });
+}
+if (canCaption) {
+  $("caption-text").addEventListener("input", () => {
+    if (!typing.timer) typing.timer = setTimeout(sendTyping, Math.max(0, TYPING_EVERY_MS - (Date.now() - typing.sentAt)));
+  });
+  $("caption-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    clearTimeout(typing.timer);
+    typing.timer = null;
+    const input = $("caption-text");
+    if (input.value.trim()) send({ type: "caption.type", text: input.value, final: true, ...captionSpeaker() });
+    typing.last = "";
+    input.value = "";
+  });
+}
 $("audio-only").addEventListener("change", (e) => media.setVideo(!e.target.checked));
 $("sound-button").addEventListener("click", () => media.unblockSound());
 $("publish-button").addEventListener("click", async () => {
