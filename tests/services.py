@@ -1,13 +1,15 @@
-"""Real service processes for the tests: a PostgreSQL server started from the installed binaries."""
+"""Real service processes for the tests: PostgreSQL and Redis servers started from the installed binaries."""
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
 import socket
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -73,3 +75,78 @@ def create_database(server_url: str, name: str) -> str:
         connection.execute(f'CREATE DATABASE "{name}"')
     base, _, _ = server_url.rpartition("/")
     return f"{base}/{name}"
+
+
+class RedisServer:
+    """A throw-away ``redis-server`` without persistence on a fixed port, which a test can stop and start again.
+
+    Args:
+        root: a directory for its log and working files.
+        port: the port it listens on; it keeps it across restarts.
+    """
+
+    def __init__(self, root: str, port: int) -> None:
+        self.root = root
+        self.port = port
+        self.url = f"redis://127.0.0.1:{port}/0"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout_s: float = 10.0) -> None:
+        """Start it and wait until it answers PING."""
+        options = {"port": str(self.port), "bind": "127.0.0.1", "dir": self.root, "save": "", "appendonly": "no"}
+        command = [redis_binary() or "redis-server", *(a for k, v in options.items() for a in (f"--{k}", v))]
+        command += ["--logfile", os.path.join(self.root, "server.log")]
+        self._process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout_s
+        while True:  # a new process has no event to wait on: ask until it answers
+            if self._process.poll() is not None:
+                raise RuntimeError(f"redis-server exited with {self._process.returncode}; see {self.root}/server.log")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                sock.sendall(b"PING\r\n")
+                if sock.recv(16).startswith(b"+PONG"):
+                    return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server did not answer on port {self.port}")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        """Kill it, as a crash would: with no persistence its data is gone."""
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait()
+            self._process = None
+
+
+def redis_binary() -> str | None:
+    found = shutil.which("redis-server")
+    if found is None and os.path.exists("/usr/bin/redis-server"):  # /usr/bin may be missing from a test's PATH
+        found = "/usr/bin/redis-server"
+    return found
+
+
+@contextmanager
+def redis_process() -> Iterator[RedisServer]:
+    """Start a throw-away Redis on a free port (no RDB, no AOF); yields it, running, to stop and restart at will."""
+    if redis_binary() is None:
+        raise RuntimeError(
+            "redis-server not found: install Debian's redis-server package or set FORUMLIVE_TEST_REDIS_URL"
+        )
+    root = tempfile.mkdtemp(prefix="forumlive-redis-")
+    server = RedisServer(root, free_port())
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@contextmanager
+def redis_server() -> Iterator[str]:
+    """A Redis URL: ``FORUMLIVE_TEST_REDIS_URL`` when set, else a throw-away server from ``redis_process``."""
+    url = os.environ.get("FORUMLIVE_TEST_REDIS_URL")
+    if url:
+        yield url
+        return
+    with redis_process() as server:
+        yield server.url
