@@ -1,10 +1,14 @@
 #!/usr/bin/env sh
 # Install the Debian packages the tests use: chromium for the browser tests and PostgreSQL's server
-# binaries for the storage tests (the tests start their own server; FORUMLIVE_TEST_POSTGRES_URL skips that).
+# binaries for the storage tests and redis-server for the bus tests (the tests start their own servers;
+# FORUMLIVE_TEST_POSTGRES_URL / FORUMLIVE_TEST_REDIS_URL skip that).
 # As root it installs what is missing; otherwise it only checks and says what to install.
 set -eu
 missing=""
 [ -x /usr/bin/chromium ] || missing="$missing chromium"
+if [ -z "${FORUMLIVE_TEST_REDIS_URL:-}" ] && ! command -v redis-server >/dev/null 2>&1; then
+    missing="$missing redis-server"
+fi
 if [ -z "${FORUMLIVE_TEST_POSTGRES_URL:-}" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
     missing="$missing postgresql"
 fi
