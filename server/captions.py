@@ -332,11 +332,18 @@ class CaptionService:
         began = time.monotonic()
         origin = time.time()
         try:
-            for index, start in enumerate(range(0, len(audio), step)):
-                # Audio arrives in real time (scaled by speed): wait until this step would have been heard.
-                await asyncio.sleep(max(0.0, (index + 1) * self.options.step_s / speed - (time.monotonic() - began)))
-                heard_at = time.time()
-                _insert(tracks, audio[start : start + step])
+            position = 0
+            while position < len(audio):
+                # Audio arrives in real time (scaled by speed): wait for the next step to have been heard, then
+                # take everything heard by now, so that steps lengthen when the engine falls behind.
+                next_end = min(len(audio), position + step)
+                await asyncio.sleep(max(0.0, next_end / SAMPLE_RATE_HZ / speed - (time.monotonic() - began)))
+                heard = int((time.monotonic() - began) * speed * SAMPLE_RATE_HZ)
+                end = min(len(audio), max(next_end, heard))
+                _insert(tracks, audio[position:end])
+                position = end
+                # The lag runs from when the newest audio of the step was spoken, not from when it was read.
+                heard_at = origin + position / SAMPLE_RATE_HZ / speed
                 await self._advance(session_id, tracks, "process", origin, speed, heard_at=heard_at)
             await self._advance(session_id, tracks, "finish", origin, speed)
         except Exception:
