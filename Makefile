@@ -32,6 +32,7 @@ bench: install
 	$(PY) bench/fanout/run.py
 	$(PY) bench/relay/run.py
 	$(PY) bench/report/run.py
+	$(PY) bench/captions/run.py
 
 clean:
 	rm -rf $(VENV) tests/artifacts
