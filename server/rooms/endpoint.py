@@ -22,6 +22,8 @@ log = logging.getLogger("forumlive.rooms")
 START_TIMEOUT_S = 10
 # Clients send a ping every 20 s; a connection silent for this long is dead (keeps attendance honest).
 IDLE_TIMEOUT_S = 60
+# Signaling messages of one connection waiting for the one before them.
+MAX_PENDING_SIGNALS = 64
 
 
 async def _receive(websocket: WebSocket, timeout_s: float) -> str:
@@ -77,6 +79,23 @@ async def room_socket(websocket: WebSocket) -> None:
 
 
 async def _serve(websocket: WebSocket, service: RoomService, live, connection) -> None:  # noqa: ANN001
+    # WebRTC signaling can take a while (ICE gathering, DTLS setup): it runs beside the room commands, in
+    # order among itself, so that a chat line or a moderator's switch never waits behind an offer.
+    signals: asyncio.Queue[protocol.MediaSignal] = asyncio.Queue(MAX_PENDING_SIGNALS)
+
+    async def signaling() -> None:
+        while True:
+            message = await signals.get()
+            await service.media.handle(live, connection, message)
+
+    worker = asyncio.create_task(signaling())
+    try:
+        await _read(websocket, service, live, connection, signals)
+    finally:
+        worker.cancel()
+
+
+async def _read(websocket: WebSocket, service: RoomService, live, connection, signals) -> None:  # noqa: ANN001
     while not connection.outbox.closed:
         try:
             raw = await _receive(websocket, IDLE_TIMEOUT_S)
@@ -102,8 +121,10 @@ async def _serve(websocket: WebSocket, service: RoomService, live, connection) -
                     connection,
                     protocol.error("rate_limited", f"too fast; try again in {wait:.1f} s", message.ref, wait),
                 )
+            elif signals.full():
+                service.reply(connection, protocol.error("rate_limited", "too many signaling messages", message.ref))
             else:
-                await service.media.handle(live, connection, message)
+                signals.put_nowait(message)
         elif isinstance(message, protocol.Hello | protocol.Resume):
             service.reply(
                 connection, protocol.error("already_started", "hello/resume only as the first message", message.ref)
