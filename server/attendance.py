@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, insert, literal, union_all
+from sqlalchemy import ColumnElement, String, delete, func, insert, literal, union_all
 from sqlalchemy import case as sql_case
 from sqlalchemy import select as sa_select
 from sqlmodel import Session as DbSession
@@ -141,7 +141,8 @@ def _close(db: DbSession, visit: AttendanceVisit, at: datetime) -> None:
 # Rebuilding the aggregates from the visits ----------------------------------------------------------
 
 
-def _epoch(db: DbSession, column: Any) -> ColumnElement[float]:  # noqa: ANN401 - a column
+def epoch_seconds(db: DbSession, column: Any) -> ColumnElement[float]:  # noqa: ANN401 - a column
+    """A time column as seconds since 1970, in SQL (``julianday`` on SQLite, ``extract`` on PostgreSQL)."""
     if db.get_bind().dialect.name == "sqlite":
         return (func.julianday(column) - 2440587.5) * 86400.0
     return func.extract("epoch", column)
@@ -167,10 +168,10 @@ def rebuild(db: DbSession, session_ids: Iterable[int]) -> None:
         db,
         "max",
         literal(0.0),
-        _pair(db, "min", _epoch(db, left), _epoch(db, s.ends_at))
-        - _pair(db, "max", _epoch(db, v.joined_at), _epoch(db, s.starts_at)),
+        _pair(db, "min", epoch_seconds(db, left), epoch_seconds(db, s.ends_at))
+        - _pair(db, "max", epoch_seconds(db, v.joined_at), epoch_seconds(db, s.starts_at)),
     )
-    key = func.coalesce(literal("p:") + func.cast(v.person_id, _string()), literal("a:") + v.anonymous_key)
+    key = func.coalesce(literal("p:") + func.cast(v.person_id, String()), literal("a:") + v.anonymous_key)
     bit = sql_case(*((v.channel == name, value) for name, value in CHANNEL_BITS.items()), else_=0)
     timed = sql_case((col(v.channel).in_(TIMED), overlap), else_=0.0)
     rows = (
@@ -183,10 +184,12 @@ def rebuild(db: DbSession, session_ids: Iterable[int]) -> None:
         insert(SessionAttendee).from_select(["session_id", "attendee", "person_id", "channels", "attended_s"], rows)
     )
     where = (col(v.session_id).in_(ids), col(v.channel).in_(TIMED))
-    joins = sa_select(v.session_id.label("sid"), _epoch(db, v.joined_at).label("t"), literal(1).label("d")).where(
+    joins = sa_select(
+        v.session_id.label("sid"), epoch_seconds(db, v.joined_at).label("t"), literal(1).label("d")
+    ).where(*where)
+    leaves = sa_select(v.session_id.label("sid"), epoch_seconds(db, left).label("t"), literal(-1).label("d")).where(
         *where
     )
-    leaves = sa_select(v.session_id.label("sid"), _epoch(db, left).label("t"), literal(-1).label("d")).where(*where)
     steps = union_all(joins, leaves).subquery()
     running = sa_select(
         steps.c.sid, func.sum(steps.c.d).over(partition_by=steps.c.sid, order_by=(steps.c.t, steps.c.d)).label("n")
@@ -194,12 +197,6 @@ def rebuild(db: DbSession, session_ids: Iterable[int]) -> None:
     peaks = sa_select(running.c.sid, func.max(running.c.n)).group_by(running.c.sid)
     db.execute(insert(SessionStats).from_select(["session_id", "peak_concurrent"], peaks))
     db.execute(update(AttendanceVisit).where(col(v.session_id).in_(ids)).values(counted_to=left))
-
-
-def _string() -> Any:  # noqa: ANN401
-    from sqlalchemy import String
-
-    return String()
 
 
 def purge_visits(db: DbSession, ended_before: datetime) -> int:

@@ -14,11 +14,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, case, func, select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.sql import Select
 from sqlmodel import Session as DbSession
 
-from server.attendance import CHANNEL_BITS, TIMED
+from server.attendance import CHANNEL_BITS, TIMED, epoch_seconds
 from server.errors import NotFound
 from server.storage.models import (
     ExternalViews,
@@ -96,20 +96,6 @@ class KeyFigures:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def _epoch(db: DbSession, column: Any) -> ColumnElement[float]:  # noqa: ANN401 - a column
-    if db.get_bind().dialect.name == "sqlite":
-        return (func.julianday(column) - 2440587.5) * 86400.0
-    return func.extract("epoch", column)
-
-
-def _greatest(db: DbSession, a: Any, b: Any) -> ColumnElement[float]:  # noqa: ANN401
-    return func.max(a, b) if db.get_bind().dialect.name == "sqlite" else func.greatest(a, b)
-
-
-def _least(db: DbSession, a: Any, b: Any) -> ColumnElement[float]:  # noqa: ANN401
-    return func.min(a, b) if db.get_bind().dialect.name == "sqlite" else func.least(a, b)
 
 
 def _sessions_in_scope(db: DbSession, scope: Scope, forum: Forum) -> Select[Any]:
@@ -198,7 +184,7 @@ def _attendance(db: DbSession, ids: Select[Any], per_session: dict[int, SessionF
     channel), anonymous viewers, attendees per channel, average minutes and the share who stayed ≥ 80%
     (over people with an account on the live and lite channels), and the peak."""
     a, s = SessionAttendee, SessionRow
-    length = _epoch(db, s.ends_at) - _epoch(db, s.starts_at)
+    length = epoch_seconds(db, s.ends_at) - epoch_seconds(db, s.starts_at)
     timed = and_(a.person_id.is_not(None), a.channels.op("&")(TIMED_BITS) != 0)  # type: ignore[union-attr]
     columns = [
         a.session_id,
