@@ -607,14 +607,7 @@ async def _report(request: Request) -> tuple[dict[str, Any], ReportQuery]:
     query = read_query(request, ReportQuery)
     if query.raw:
         await _organizer(request)
-    scope = Scope(
-        _path_int(request, "forum_id"),
-        query.date_from,
-        query.date_to,
-        query.track.value if query.track else None,
-        query.type.value if query.type else None,
-    )
-    figures = await db_of(request).read(compute, scope)
+    figures = await db_of(request).read(compute, query.scope(_path_int(request, "forum_id")))
     return (figures.as_dict() if query.raw else privacy.publish(figures)), query
 
 
@@ -650,7 +643,8 @@ async def forum_report_csv(request: Request) -> Response:
     )
 
 
-def _forum_session_titles(db: Any, forum_id: int, session_ids: list[int]) -> dict[int, str]:  # noqa: ANN401
+def _forum_sessions(db: Any, forum_id: int, session_ids: list[int]) -> dict[int, tuple[str, str]]:  # noqa: ANN401
+    """Title and status of those of ``session_ids`` that belong to the forum."""
     from sqlmodel import col, select
 
     from server.storage.models import Session as SessionRow
@@ -658,22 +652,11 @@ def _forum_session_titles(db: Any, forum_id: int, session_ids: list[int]) -> dic
     if not session_ids:
         return {}
     rows = db.exec(
-        select(SessionRow.id, SessionRow.title).where(
+        select(SessionRow.id, SessionRow.title, SessionRow.status).where(
             SessionRow.forum_id == forum_id, col(SessionRow.id).in_(session_ids)
         )
     ).all()
-    return {int(sid): title for sid, title in rows}
-
-
-def _session_statuses(db: Any, session_ids: list[int]) -> dict[int, str]:  # noqa: ANN401
-    from sqlmodel import col, select
-
-    from server.storage.models import Session as SessionRow
-
-    if not session_ids:
-        return {}
-    rows = db.exec(select(SessionRow.id, SessionRow.status).where(col(SessionRow.id).in_(session_ids))).all()
-    return {int(sid): status for sid, status in rows}
+    return {int(sid): (title, status) for sid, title, status in rows}
 
 
 @operation(
@@ -693,8 +676,7 @@ async def forum_live(request: Request) -> Response:
     rooms = request.app.state.rooms.rooms
     present = {sid: len(live.room.members) for sid, live in list(rooms.items())}
     today_rows = {row.id: row for row in figures.per_session}
-    titles = await db.read(_forum_session_titles, forum_id, list(present))
-    statuses = await db.read(_session_statuses, list(titles))
+    sessions = await db.read(_forum_sessions, forum_id, list(present))
     live = [
         {
             "id": sid,
@@ -703,8 +685,8 @@ async def forum_live(request: Request) -> Response:
             "attendees_today": today_rows[sid].attendees if sid in today_rows else None,
             "peak": today_rows[sid].peak_concurrent if sid in today_rows else None,
         }
-        for sid, title in titles.items()
-        if present[sid] or statuses.get(sid) == "live"
+        for sid, (title, status) in sessions.items()
+        if present[sid] or status == "live"
     ]
     live.sort(key=lambda r: -r["present"])
     return JSONResponse(

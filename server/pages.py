@@ -18,7 +18,7 @@ from server import accounts, attendance, geo, programme, transcripts
 from server.errors import ForumliveError, InvalidInput
 from server.http import authenticate, csrf_protected, csrf_token, current_person, db_of, read_query, sign_in, sign_out
 from server.reports import output, privacy
-from server.reports.figures import Scope, compute
+from server.reports.figures import compute
 from server.rooms.store import role_of, transcript
 from server.schemas import (
     InvitationCreate,
@@ -217,14 +217,7 @@ async def report_page(request: Request) -> Response:
         return error_page(request, 422, "; ".join(f"{k}: {v}" for k, v in _field_errors(exc).items()))
     if query.raw:
         accounts.require_organizer(person)
-    scope = Scope(
-        forum_id,
-        query.date_from,
-        query.date_to,
-        query.track.value if query.track else None,
-        query.type.value if query.type else None,
-    )
-    figures = await db_of(request).read(compute, scope)
+    figures = await db_of(request).read(compute, query.scope(forum_id))
     data = figures.as_dict() if query.raw else privacy.publish(figures)
     return render(request, "report.html", report_context(data, raw=query.raw, query=query))
 

@@ -16,6 +16,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 from realtime.room import CaptionTrack
 from server import geo
 from server.errors import FieldError, InvalidInput
+from server.reports.figures import Scope
 from server.vocab import ACTION_LINES, SDGS, Gender, SessionRoleName, SessionStatus, SessionType, StakeholderType, Track
 
 M = TypeVar("M", bound=BaseModel)
@@ -286,6 +287,15 @@ class ReportQuery(Request):
     track: Track | None = None
     type: SessionType | None = None
     raw: bool = False  # organizers only: the figures before suppression
+
+    def scope(self, forum_id: int) -> Scope:
+        return Scope(
+            forum_id,
+            self.date_from,
+            self.date_to,
+            self.track.value if self.track else None,
+            self.type.value if self.type else None,
+        )
 
 
 class TranscriptTrackQuery(Request):
