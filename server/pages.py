@@ -119,6 +119,11 @@ def _field_errors(exc: ForumliveError) -> dict[str, str]:
     return {f.field: f.reason for f in exc.fields} or {"form": exc.message}
 
 
+def _invalid_page(request: Request, exc: ForumliveError) -> Response:
+    """A 422 page naming what was wrong with the query."""
+    return error_page(request, 422, "; ".join(f"{k}: {v}" for k, v in _field_errors(exc).items()))
+
+
 # Programme ----------------------------------------------------------------------------------------
 
 
@@ -176,7 +181,7 @@ async def transcript_page(request: Request) -> Response:
     try:
         track = read_query(request, TranscriptTrackQuery).track.value
     except InvalidInput as exc:
-        return error_page(request, 422, "; ".join(f"{k}: {v}" for k, v in _field_errors(exc).items()))
+        return _invalid_page(request, exc)
     captions = await db.read(transcript, session_id, track)
     if person is not None:  # reading the transcript is attending on the transcript channel
         await db.write(_transcript_view, session_id, person.id)
@@ -214,7 +219,7 @@ async def report_page(request: Request) -> Response:
     try:
         query = read_query(request, ReportQuery)
     except InvalidInput as exc:
-        return error_page(request, 422, "; ".join(f"{k}: {v}" for k, v in _field_errors(exc).items()))
+        return _invalid_page(request, exc)
     if query.raw:
         accounts.require_organizer(person)
     figures = await db_of(request).read(compute, query.scope(forum_id))
