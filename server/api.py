@@ -676,17 +676,18 @@ async def forum_live(request: Request) -> Response:
     rooms = request.app.state.rooms.rooms
     present = {sid: len(live.room.members) for sid, live in list(rooms.items())}
     today_rows = {row.id: row for row in figures.per_session}
-    sessions = await db.read(_forum_sessions, forum_id, list(present))
+    # Rooms this process holds, and today's sessions (a live session nobody has opened yet shows with 0).
+    sessions = await db.read(_forum_sessions, forum_id, sorted(set(present) | set(today_rows)))
     live = [
         {
             "id": sid,
             "title": title,
-            "present": present[sid],
+            "present": present.get(sid, 0),
             "attendees_today": today_rows[sid].attendees if sid in today_rows else None,
             "peak": today_rows[sid].peak_concurrent if sid in today_rows else None,
         }
         for sid, (title, status) in sessions.items()
-        if present[sid] or status == "live"
+        if present.get(sid) or status == "live"
     ]
     live.sort(key=lambda r: -r["present"])
     return JSONResponse(

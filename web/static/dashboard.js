@@ -36,6 +36,7 @@ async function refresh() {
       const row = document.createElement("tr");
       const empty = cell("No room is open right now.");
       empty.colSpan = 4;
+      empty.className = "hint empty";
       row.append(empty);
       rows.push(row);
     }
