@@ -33,6 +33,7 @@ bench: install
 	$(PY) bench/relay/run.py
 	$(PY) bench/report/run.py
 	$(PY) bench/captions/run.py
+	$(PY) bench/cafe/run.py
 
 clean:
 	rm -rf $(VENV) tests/artifacts
