@@ -673,8 +673,8 @@ async def forum_live(request: Request) -> Response:
     forum = await db.read(programme.get_forum, forum_id)
     today = datetime.now(ZoneInfo(forum.timezone)).date()
     figures = await db.read(compute, Scope(forum_id, today, today))
-    rooms = request.app.state.rooms.rooms
-    present = {sid: len(live.room.members) for sid, live in list(rooms.items())}
+    service = request.app.state.rooms
+    present = {sid: service.present(live) for sid, live in list(service.rooms.items())}
     today_rows = {row.id: row for row in figures.per_session}
     # Rooms this process holds, and today's sessions (a live session nobody has opened yet shows with 0).
     sessions = await db.read(_forum_sessions, forum_id, sorted(set(present) | set(today_rows)))

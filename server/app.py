@@ -32,6 +32,7 @@ from server.ratelimit import SIGNIN_FAILURES, SIGNIN_WINDOW_S, AttemptLimiter
 from server.recording import AudioRecorder
 from server.rooms.endpoint import room_socket
 from server.rooms.service import RoomService
+from server.rooms.shared import SharedRoomService
 from server.settings import Settings
 from server.storage import migrate
 from server.storage.db import Database
@@ -144,7 +145,7 @@ def create_app(settings: Settings, *, migrate_on_start: bool = True) -> Starlett
     """Build the ASGI app. Database migrations run at start-up unless told otherwise."""
     database = Database(settings.effective_database_url)
 
-    rooms = RoomService(database, settings)
+    rooms = SharedRoomService(database, settings) if settings.redis_url else RoomService(database, settings)
     captions = CaptionService(
         rooms,
         settings.captions_model,

@@ -60,6 +60,10 @@ class Settings:
             this many days ago, keeping the per-session aggregates the key figures read; None keeps them.
         record_audio: keep each speaker's audio (16 kHz mono WAV, from the captioning tap) under
             ``data_dir/recordings``; off by default.
+        cluster_lease_s: with Redis, how long a process's ownership of a room lasts without renewal
+            (a killed owner's rooms are taken over after this long).
+        cluster_heartbeat_s: with Redis, how often each process says it is alive and refreshes its
+            visits; a process silent for three heartbeats is dead to the others.
     """
 
     data_dir: Path = Path("data")
@@ -85,6 +89,8 @@ class Settings:
     live_captions: bool = True
     record_audio: bool = False
     attendance_retention_days: int | None = None
+    cluster_lease_s: float = 10.0
+    cluster_heartbeat_s: float = 5.0
 
     @property
     def effective_database_url(self) -> str:
@@ -127,6 +133,16 @@ def _int(name: str, value: str, minimum: int, maximum: int) -> int:
         number = int(value)
     except ValueError:
         raise SettingsError(f"{PREFIX}{name}: expected a whole number, got {value!r}") from None
+    if not minimum <= number <= maximum:
+        raise SettingsError(f"{PREFIX}{name}: must be between {minimum} and {maximum}, got {number}")
+    return number
+
+
+def _seconds(name: str, value: str, minimum: float, maximum: float) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise SettingsError(f"{PREFIX}{name}: expected a number of seconds, got {value!r}") from None
     if not minimum <= number <= maximum:
         raise SettingsError(f"{PREFIX}{name}: must be between {minimum} and {maximum}, got {number}")
     return number
@@ -211,6 +227,10 @@ def load_settings(
         kwargs["captions_translate"] = _bool("CAPTIONS_TRANSLATE", env["CAPTIONS_TRANSLATE"])
     if "CAPTIONS_WORKERS" in env:
         kwargs["captions_workers"] = _int("CAPTIONS_WORKERS", env["CAPTIONS_WORKERS"], 1, 64)
+    if "CLUSTER_LEASE_S" in env:
+        kwargs["cluster_lease_s"] = _seconds("CLUSTER_LEASE_S", env["CLUSTER_LEASE_S"], 0.5, 600)
+    if "CLUSTER_HEARTBEAT_S" in env:
+        kwargs["cluster_heartbeat_s"] = _seconds("CLUSTER_HEARTBEAT_S", env["CLUSTER_HEARTBEAT_S"], 0.1, 300)
     if env.get("SECRET_KEY"):
         kwargs["secret_key"] = env["SECRET_KEY"]
     kwargs.update(overrides)

@@ -69,7 +69,10 @@ async def room_socket(websocket: WebSocket) -> None:
     try:
         connection = await service.join(live, actor, outbox, start)
     except RoomError as exc:
-        code = CloseCode.TOO_MANY_CONNECTIONS if exc.code == "too_many_connections" else CloseCode.FORBIDDEN
+        code = {
+            "too_many_connections": CloseCode.TOO_MANY_CONNECTIONS,
+            "room_unavailable": CloseCode.TRY_AGAIN,
+        }.get(exc.code, CloseCode.FORBIDDEN)
         await websocket.close(code, f"{exc.code}: {exc.message}"[:120])
         return
     try:

@@ -44,6 +44,7 @@ class CloseCode(IntEnum):
     POLICY = 1008  # e.g. a foreign Origin
     TOO_BIG = 1009
     INTERNAL = 1011
+    TRY_AGAIN = 1013  # the room is not reachable right now (another process owns it and did not answer)
     BAD_START = 4400  # the first message was not hello or resume
     NOT_SIGNED_IN = 4401
     FORBIDDEN = 4403  # removed, locked, closed room
@@ -77,6 +78,9 @@ class LiveRoom:
 
 class RoomService:
     """Live rooms of this process, loaded from the database on first use."""
+
+    # Commits check that this process still owns the room (see SharedRoomService); one process always does.
+    fenced = False
 
     def __init__(
         self, database: Database, settings: Settings | None = None, presence_flush_s: float = PRESENCE_FLUSH_S
@@ -254,7 +258,7 @@ class RoomService:
             RoomError: the database refused (e.g. a second vote); nothing was applied or sent.
         """
         if any(e.durable for e in events):
-            await self.database.write(store.commit, live.room, events, now)
+            await self.database.write(store.commit, live.room, events, now, self.fenced)
         live.room.apply(events)
         self._broadcast(live, events)
         await self.media.on_events(live, events)
@@ -276,6 +280,10 @@ class RoomService:
                     connection.outbox.put(render(live.room, event, connection.actor))
             except SlowConsumer:
                 asyncio.create_task(connection.outbox.close(CloseCode.SLOW_CONSUMER, "fell behind; resume"))
+
+    def present(self, live: LiveRoom) -> int:
+        """People present in a room now."""
+        return len(live.room.members)
 
     async def _touch_visits(self) -> None:
         while True:

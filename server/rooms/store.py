@@ -48,6 +48,10 @@ from server.storage.models import (
 EPHEMERAL = frozenset({"presence.changed", "hand.raised", "hand.lowered", "caption.partial", "media.muted"})
 
 
+class RoomMoved(RoomError):
+    """Another process owns the room now (its epoch is in the room's row)."""
+
+
 def to_time(now: float) -> datetime:
     return datetime.fromtimestamp(now, UTC)
 
@@ -213,13 +217,47 @@ def _with(values: list[int], item: int, present: bool) -> list[int]:
     return [*items, item] if present else items
 
 
-def commit(db: DbSession, room: Room, events: list[Event], now: float) -> list[Event]:
-    """Write the durable events of one command in one transaction (ids filled in); returns the events.
+def claim_room(db: DbSession, session_id: int) -> Room:
+    """Rebuild a room for a process that has just become its owner, and fence out the previous owner.
+
+    The room's row is locked and stamped with the new epoch in the same transaction that reads the
+    state, so every commit of the previous owner is either in what was read or refused (``commit`` with
+    ``fenced``).
 
     Raises:
-        RoomError: ``already_voted`` when the database's key refuses a second vote.
+        NotFound: no such session.
+    """
+    session = db.get(Session, session_id)
+    if session is None:
+        raise NotFound(f"no session with id {session_id}")
+    record = db.get(RoomRecord, session_id, with_for_update=True)
+    if record is None:
+        db.add(RoomRecord(session_id=session_id, state=_initial_state(session).value))
+        db.flush()
+    room = load_room(db, session_id)
+    record = db.get(RoomRecord, session_id)
+    assert record is not None
+    record.owner_epoch = room.log.epoch
+    db.add(record)
+    db.flush()
+    return room
+
+
+def commit(db: DbSession, room: Room, events: list[Event], now: float, fenced: bool = False) -> list[Event]:
+    """Write the durable events of one command in one transaction (ids filled in); returns the events.
+
+    Args:
+        fenced: the room is shared by several processes: refuse unless this room's epoch still owns it.
+
+    Raises:
+        RoomError: ``already_voted`` when the database's key refuses a second vote; ``room_moved`` when
+            another process has taken the room over (``fenced``).
     """
     at = to_time(now)
+    if fenced:
+        owner = db.get(RoomRecord, room.session_id, with_for_update=True)
+        if owner is None or owner.owner_epoch != room.log.epoch:
+            raise RoomMoved("room_moved", "the room moved to another process; please try again")
     record = _record(db, room.session_id, room)
     touched_record = False
     for event in events:

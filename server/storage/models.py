@@ -153,6 +153,9 @@ class RoomRecord(SQLModel, table=True):
     muted: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     removed: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # With several processes: the epoch of the room's owner. Commits of any other epoch are refused, so a
+    # process that lost the room (its lease ran out while it was paused) cannot write behind the new owner.
+    owner_epoch: str | None = Field(default=None, max_length=32)
 
 
 class ChatMessage(SQLModel, table=True):
@@ -308,3 +311,65 @@ class CaptionRecord(SQLModel, table=True):
     end_s: float
     started_at: datetime = Field(sa_type=UTCDateTime)  # wall-clock time of the first word: the session's clock
     created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class CafeRecord(SQLModel, table=True):
+    """A knowledge café's state between restarts: its phase and the round running or last run."""
+
+    __tablename__ = "cafe"
+
+    session_id: int = Field(sa_column=Column(Integer, ForeignKey("session.id", ondelete="CASCADE"), primary_key=True))
+    phase: str = Field(default="setup", max_length=16)
+    round_no: int = 0
+    started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    ends_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    warned: bool = False
+    reporting_table_id: int | None = None
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class CafeTableRecord(SQLModel, table=True):
+    """A table of a knowledge café: its topic, seats and host."""
+
+    __tablename__ = "cafe_table"
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: int = Field(sa_column=_fk("session.id"))
+    topic: str = Field(max_length=200)
+    seats: int
+    host_id: int | None = Field(default=None, sa_column=_fk("person.id", nullable=True, ondelete="SET NULL"))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class CafeSeat(SQLModel, table=True):
+    """Attendance at a café table: who sat at which table in which round (round 1 includes the seating
+    before it). A person who moves within a round has a row for each table; ``left_at`` is set on leaving."""
+
+    __tablename__ = "cafe_seat"
+    __table_args__ = (Index("ix_cafe_seat_session_round", "session_id", "round_no"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: int = Field(sa_column=_fk("session.id"))
+    round_no: int
+    table_id: int = Field(sa_column=_fk("cafe_table.id"))
+    person_id: int = Field(sa_column=_fk("person.id"))
+    seated_at: datetime = Field(sa_type=UTCDateTime)
+    left_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class CafeNote(SQLModel, table=True):
+    """A card in a café table's shared notes; ``insight`` when the host marked it a key insight."""
+
+    __tablename__ = "cafe_note"
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: int = Field(sa_column=_fk("session.id"))
+    table_id: int = Field(sa_column=_fk("cafe_table.id"))
+    round_no: int
+    person_id: int | None = Field(default=None, sa_column=_fk("person.id", nullable=True, ondelete="SET NULL"))
+    name: str = Field(max_length=200)
+    text: str = Field(max_length=1000)
+    insight: bool = False
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    edited_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    deleted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -1,0 +1,307 @@
+"""What the processes that share rooms through Redis say to each other, and the Redis keys they share.
+
+One process owns each room (it holds the room's lease) and runs its state machine; the others keep a
+replica and forward their clients' commands. Keys (all under ``forumlive:``):
+
+- ``room:<session>:owner``: the owner's node id, with a lease (``PX``) the owner renews;
+- ``node:<node>``: a live process, refreshed every heartbeat, expiring after three missed ones.
+
+Bus topics (Redis streams, ``realtime.bus``):
+
+- ``room.<session>``: from the owner to every process with the room: event batches (JSON), state
+  transfers (a signed pickle of the room, below) and requests to re-announce presence;
+- ``owner.<session>``: to the owner: forwarded commands, presence, state requests, captions;
+- ``node.<node>``: replies to forwarded commands.
+
+Messages are parsed at the edge like client messages (pydantic, unknown keys refused); a malformed
+one is logged and dropped, and a forwarded command gets a ``bad_request`` error back when its sender
+can be named. State transfers are pickled (the room has many fields, and the café work is adding
+more: a pickle follows them without a second serializer to keep in step) and signed with HMAC-SHA256
+under the deployment's secret key, so only a process that holds the key can make one that is loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import pickle
+import secrets
+import time
+from collections import deque
+from copy import copy
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+import redis.asyncio as aioredis
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from realtime.log import Event, EventLog
+from realtime.room import Actor, Role, Room
+
+log = logging.getLogger("forumlive.cluster")
+
+PREFIX = "forumlive:"
+# A state transfer carries this many of the newest events, so that clients resume from them on any process.
+STATE_EVENTS = 2_000
+STATE_MARK = b"S"
+
+# Atomically: take the lease if free, renew it if already ours; 1 if we hold it afterwards.
+_CLAIM = """
+local holder = redis.call('get', KEYS[1])
+if not holder then
+  redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+if holder == ARGV[1] then
+  redis.call('pexpire', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"""
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+
+def new_node_id() -> str:
+    return secrets.token_hex(6)
+
+
+def room_topic(session_id: int) -> str:
+    return f"room.{session_id}"
+
+
+def owner_topic(session_id: int) -> str:
+    return f"owner.{session_id}"
+
+
+def node_topic(node: str) -> str:
+    return f"node.{node}"
+
+
+class Registry:
+    """Leases of rooms and heartbeats of processes in Redis.
+
+    Args:
+        url: the Redis URL.
+        node: this process's id.
+        lease_s: how long a lease lasts without renewal.
+        heartbeat_s: how often this process says it is alive (its key lives three heartbeats).
+    """
+
+    def __init__(self, url: str, node: str, lease_s: float, heartbeat_s: float) -> None:
+        self.node = node
+        self.lease_ms = max(1, int(lease_s * 1000))
+        self.heartbeat_s = heartbeat_s
+        self._redis = aioredis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
+        self._claim = self._redis.register_script(_CLAIM)
+        self._release = self._redis.register_script(_RELEASE)
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+    async def claim(self, session_id: int) -> bool:
+        """Take or renew the room's lease; True when this process holds it now."""
+        return bool(await self._claim(keys=[f"{PREFIX}room:{session_id}:owner"], args=[self.node, self.lease_ms]))
+
+    async def release(self, session_id: int) -> None:
+        await self._release(keys=[f"{PREFIX}room:{session_id}:owner"], args=[self.node])
+
+    async def beat(self) -> None:
+        """Say this process is alive (for three heartbeats)."""
+        ttl_ms = max(1, int(self.heartbeat_s * 3000))
+        await self._redis.set(f"{PREFIX}node:{self.node}", str(time.time()), px=ttl_ms)
+
+    async def gone(self) -> None:
+        await self._redis.delete(f"{PREFIX}node:{self.node}")
+
+    async def dead(self, nodes: set[str]) -> set[str]:
+        """The nodes among ``nodes`` whose heartbeat key has expired."""
+        ordered = sorted(nodes)
+        if not ordered:
+            return set()
+        values = await self._redis.mget([f"{PREFIX}node:{n}" for n in ordered])
+        return {n for n, value in zip(ordered, values, strict=True) if value is None}
+
+
+# Messages -------------------------------------------------------------------------------------------
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class WireActor(_Wire):
+    person_id: int
+    name: str
+    role: Role = Field(strict=False)
+
+    @classmethod
+    def of(cls, actor: Actor) -> WireActor:
+        return cls(person_id=actor.person_id, name=actor.name, role=actor.role)
+
+    def actor(self) -> Actor:
+        return Actor(self.person_id, self.name, self.role)
+
+
+class ForwardedCommand(_Wire):
+    """A client's command, forwarded to the owner; the reply goes to ``node.<node>`` with ``id``."""
+
+    t: Literal["command"]
+    node: str
+    id: str
+    actor: WireActor
+    text: str
+
+
+class PresenceJoin(_Wire):
+    t: Literal["join"]
+    node: str
+    actor: WireActor
+
+
+class PresenceLeave(_Wire):
+    t: Literal["leave"]
+    node: str
+    person_id: int
+
+
+class PresenceSync(_Wire):
+    """Everyone connected to the room through ``node`` (a person once per connection)."""
+
+    t: Literal["sync"]
+    node: str
+    people: list[WireActor]
+
+
+class StateRequest(_Wire):
+    t: Literal["state?"]
+    node: str
+
+
+class CaptionUpdate(_Wire):
+    t: Literal["captions"]
+    node: str
+    speaker: dict[str, Any]
+    finals: list[tuple[float, float, str, float]] = Field(strict=False)
+    partial: tuple[float, float, str] | None = Field(default=None, strict=False)
+    lag_s: float | None = Field(default=None, strict=False)
+
+
+ToOwner = TypeAdapter(
+    Annotated[
+        ForwardedCommand | PresenceJoin | PresenceLeave | PresenceSync | StateRequest | CaptionUpdate,
+        Field(discriminator="t"),
+    ]
+)
+
+
+class WireEvent(_Wire):
+    kind: str
+    data: dict[str, Any]
+    related: list[int]
+    durable: bool
+    seq: int
+
+    def event(self) -> Event:
+        return Event(self.kind, self.data, frozenset(self.related), self.durable, self.seq)
+
+
+class EventBatch(_Wire):
+    """Events of the room applied by the owner, in order (one command's events travel together)."""
+
+    t: Literal["events"]
+    node: str
+    epoch: str
+    events: list[WireEvent]
+
+
+class SyncRequest(_Wire):
+    """The owner asks every process to announce who is connected through it (``PresenceSync``)."""
+
+    t: Literal["sync?"]
+    node: str
+    epoch: str
+
+
+FromOwner = TypeAdapter(Annotated[EventBatch | SyncRequest, Field(discriminator="t")])
+
+
+class Reply(_Wire):
+    t: Literal["reply"]
+    id: str
+    message: dict[str, Any]
+
+
+ToNode = TypeAdapter(Reply)
+
+
+class MalformedMessage(ValueError):
+    """A bus message that is not one of ours (bad JSON, unknown type, wrong fields, bad signature)."""
+
+
+def dumps(message: _Wire) -> bytes:
+    return message.model_dump_json().encode()
+
+
+def parse(adapter: TypeAdapter[Any], payload: bytes) -> Any:  # noqa: ANN401 - one of the adapter's models
+    """Parse a JSON bus message.
+
+    Raises:
+        MalformedMessage: what was wrong with it.
+    """
+    try:
+        return adapter.validate_python(json.loads(payload))
+    except (ValueError, ValidationError) as exc:
+        raise MalformedMessage(str(exc)[:300]) from None
+
+
+def batch(node: str, epoch: str, events: list[Event]) -> EventBatch:
+    wire = [
+        WireEvent(kind=e.kind, data=e.data, related=sorted(e.related), durable=e.durable, seq=e.seq) for e in events
+    ]
+    return EventBatch(t="events", node=node, epoch=epoch, events=wire)
+
+
+# State transfers --------------------------------------------------------------------------------------
+
+
+@dataclass
+class State:
+    """A room as its owner had it after the event ``room.log.seq``."""
+
+    node: str
+    room: Room
+
+
+def seal_state(secret: bytes, node: str, room: Room) -> bytes:
+    """The room, pickled with its newest ``STATE_EVENTS`` events (their cached renderings left out), signed."""
+    light = copy(room)  # a shallow copy: only the log is replaced; pickling happens now, before anything changes
+    light.log = EventLog(room.log.epoch)
+    light.log.seq = room.log.seq
+    kept = list(room.log._events)[-STATE_EVENTS:]
+    light.log._events = deque(
+        (Event(e.kind, e.data, e.related, e.durable, e.seq) for e in kept), maxlen=room.log._events.maxlen
+    )
+    body = pickle.dumps((node, light), protocol=pickle.HIGHEST_PROTOCOL)
+    return STATE_MARK + hmac.new(secret, body, hashlib.sha256).digest() + body
+
+
+def is_state(payload: bytes) -> bool:
+    return payload[:1] == STATE_MARK
+
+
+def open_state(secret: bytes, payload: bytes) -> State:
+    """Check the signature, then unpickle.
+
+    Raises:
+        MalformedMessage: not signed with this deployment's key.
+    """
+    mac, body = payload[1:33], payload[33:]
+    if len(mac) != 32 or not hmac.compare_digest(mac, hmac.new(secret, body, hashlib.sha256).digest()):
+        raise MalformedMessage("state transfer with a bad signature")
+    node, room = pickle.loads(body)  # noqa: S301 - signed by a process holding the secret key
+    return State(node, room)

@@ -1,0 +1,581 @@
+"""Rooms shared by several processes through Redis, behind the same interface as ``RoomService``.
+
+One process owns a room: it holds the room's lease in Redis and does what a single process does —
+decide, commit, apply, broadcast — and also publishes each batch of applied events on the room's
+topic. Every other process with clients in the room keeps a replica: it applies the owner's events in
+``seq`` order (the next one only; a gap or another epoch makes it ask the owner for its state) and
+fans them out to its own connections, so snapshots and resume work on any process. Their clients'
+commands are forwarded to the owner with a reply id, and their arrivals and departures too: presence
+is counted by the owner, per process.
+
+When the owner dies its lease runs out and the first process to claim it rebuilds the room from the
+database under a new epoch (as a restart does), tells the others, and everyone re-announces presence.
+A process whose heartbeat key expires is dead: owners drop its people from presence, and the survivors
+close its visits at their last heartbeat (each process refreshes its visits every heartbeat).
+
+See ``server.rooms.cluster`` for the messages and keys, and docs/architecture.md for the why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from realtime import protocol
+from realtime.bus import Gap, RedisBus, Subscription
+from realtime.fanout import Outbox
+from realtime.log import Event
+from realtime.room import Actor, Room, RoomError
+from realtime.views import render
+from server import attendance
+from server.errors import NotFound
+from server.rooms import cluster, store
+from server.rooms.cluster import (
+    CaptionUpdate,
+    EventBatch,
+    ForwardedCommand,
+    MalformedMessage,
+    PresenceJoin,
+    PresenceLeave,
+    PresenceSync,
+    StateRequest,
+    SyncRequest,
+    WireActor,
+)
+from server.rooms.service import MAX_CONNECTIONS_PER_PERSON, CloseCode, Connection, LiveRoom, RoomService
+from server.settings import Settings
+from server.storage.db import Database
+from server.storage.models import Session
+
+log = logging.getLogger("forumlive.cluster")
+
+# A forwarded command unanswered after this long gets an error (the owner may be changing).
+FORWARD_TIMEOUT_S = 10.0
+# A replica waits this long for the owner's state before a connection is turned away (1013, try again).
+READY_TIMEOUT_S = 15.0
+# Visits not refreshed for this many heartbeats belong to a dead process.
+STALE_HEARTBEATS = 3
+
+
+@dataclass(eq=False)
+class SharedRoom(LiveRoom):
+    """A live room of this process in a cluster: owned (``owner``) or a replica waiting for/holding state."""
+
+    owner: bool = False
+    synced: bool = False  # a replica holds the owner's state and is applying its events
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    people: dict[str, Counter[int]] = field(default_factory=dict)  # owner: connections per process per person
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    commands: asyncio.Task[None] | None = None  # owner: reads the owner topic
+
+
+class SharedRoomService(RoomService):
+    """Live rooms shared with other processes through Redis (``FORUMLIVE_REDIS_URL``)."""
+
+    fenced = True
+
+    def __init__(self, database: Database, settings: Settings, bus: RedisBus | None = None) -> None:
+        super().__init__(database, settings)
+        assert settings.redis_url, "SharedRoomService needs FORUMLIVE_REDIS_URL"
+        self.node = cluster.new_node_id()
+        self.bus = bus or RedisBus(settings.redis_url)
+        self.registry = cluster.Registry(
+            settings.redis_url, self.node, settings.cluster_lease_s, settings.cluster_heartbeat_s
+        )
+        self.heartbeat_s = settings.cluster_heartbeat_s
+        self._secret = settings.secret_key.encode()
+        self._waiting: dict[str, asyncio.Future[dict[str, object]]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._counter = 0
+
+    # Life of the process -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.bus.start()
+        with contextlib.suppress(Exception):
+            await self.registry.beat()
+        # Other processes' visits are theirs: only those left by a dead process (stale) are closed.
+        await self._close_stale_visits()
+        inbox = await self.bus.subscribe(cluster.node_topic(self.node))
+        self._tasks.append(asyncio.create_task(self._read_inbox(inbox)))
+        self._tasks.append(asyncio.create_task(self._keep_alive()))
+        if self.retention_days:
+            self._retention = asyncio.create_task(self._purge_old_visits())
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for live in list(self.rooms.values()):
+            assert isinstance(live, SharedRoom)
+            for task in [*live.tasks, *([live.commands] if live.commands else [])]:
+                task.cancel()
+        await super().stop()
+        for session_id, live in list(self.rooms.items()):
+            if isinstance(live, SharedRoom) and live.owner:
+                with contextlib.suppress(Exception):
+                    await self.registry.release(session_id)  # the next owner need not wait for the lease
+        with contextlib.suppress(Exception):
+            await self.registry.gone()
+        await self.bus.close()
+        await self.registry.close()
+
+    async def _keep_alive(self) -> None:
+        """Every heartbeat: say we are alive, refresh our visits, keep or take leases, drop dead processes."""
+        while True:
+            await asyncio.sleep(self.heartbeat_s)
+            try:
+                # Leases first: a slow database must not cost this process its rooms.
+                await self.registry.beat()
+                for live in list(self.rooms.values()):
+                    assert isinstance(live, SharedRoom)
+                    await self._claim(live)
+                await self._drop_dead_processes()
+                visit_ids = [c.visit_id for live in self.rooms.values() for c in live.connections]
+                await self.database.write(attendance.touch_visits, visit_ids, store.to_time(time.time()))
+                await self._close_stale_visits()
+            except Exception:
+                log.exception("heartbeat failed; trying again in %.1f s", self.heartbeat_s)
+
+    async def _close_stale_visits(self) -> None:
+        cutoff = store.to_time(time.time()) - timedelta(seconds=STALE_HEARTBEATS * self.heartbeat_s)
+        closed = await self.database.write(attendance.close_stale_visits, cutoff)
+        if closed:
+            log.info("closed %d attendance visits of processes gone since %s", closed, cutoff)
+
+    async def _drop_dead_processes(self) -> None:
+        owned = [live for live in self.rooms.values() if isinstance(live, SharedRoom) and live.owner]
+        nodes = {node for live in owned for node in live.people} - {self.node}
+        dead = await self.registry.dead(nodes)
+        for live in owned:
+            for node in dead & live.people.keys():
+                log.info("process %s is gone: its people leave room %s", node, live.room.session_id)
+                async with live.lock:
+                    self._set_people(live, node, Counter(), {})
+
+    # Rooms -------------------------------------------------------------------------------------------
+
+    async def room(self, session_id: int) -> LiveRoom:
+        """This process's copy of a session's room: owned, or a replica of the owner's.
+
+        Raises:
+            NotFound: no such session.
+        """
+        live = self.rooms.get(session_id)
+        if live is not None:
+            return live
+        async with self._loading:
+            live = self.rooms.get(session_id)
+            if live is None:
+                exists = await self.database.read(lambda db: db.get(Session, session_id) is not None)
+                if not exists:
+                    raise NotFound(f"no session with id {session_id}")
+                live = SharedRoom(Room(session_id))
+                events = await self.bus.subscribe(cluster.room_topic(session_id))
+                live.tasks.append(asyncio.create_task(self._read_room(live, events)))
+                self.rooms[session_id] = live
+                try:
+                    await self._claim(live)
+                except Exception:
+                    log.exception("could not reach Redis to claim room %s", session_id)
+        return live
+
+    async def _claim(self, live: SharedRoom) -> None:
+        """Take or keep the room's lease; become its owner, or step down when another process has it."""
+        session_id = live.room.session_id
+        if await self.registry.claim(session_id):
+            if not live.owner:
+                await self._become_owner(live)
+        elif live.owner:
+            log.warning("room %s: another process holds the lease now; following it", session_id)
+            self._follow(live)
+        elif not live.synced:
+            self._send_to_owner(live, StateRequest(t="state?", node=self.node))
+
+    def _follow(self, live: SharedRoom) -> None:
+        """Stop owning the room (another process has it) and ask the new owner for its state."""
+        live.owner = live.synced = False
+        if live.commands is not None:
+            live.commands.cancel()
+            live.commands = None
+        self._send_to_owner(live, StateRequest(t="state?", node=self.node))
+
+    async def _become_owner(self, live: SharedRoom) -> None:
+        session_id = live.room.session_id
+        # A new epoch, as after a restart; the room's row now names it, which refuses the old owner's commits.
+        room = await self.database.write(store.claim_room, session_id)
+        commands = await self.bus.subscribe(cluster.owner_topic(session_id))
+        async with live.lock:
+            live.owner = live.synced = True
+            live.people = {self.node: Counter(c.actor.person_id for c in live.connections)}
+            for connection in live.connections:
+                room.connect(connection.actor)
+            self._adopt(live, room)
+            live.commands = asyncio.create_task(self._read_commands(live, commands))
+            self.bus.publish(cluster.room_topic(session_id), cluster.seal_state(self._secret, self.node, room))
+            self._publish(live, SyncRequest(t="sync?", node=self.node, epoch=room.log.epoch))
+            self._schedule_presence(live)
+        live.ready.set()
+        log.info("room %s: this process (%s) owns it now, epoch %s", session_id, self.node, room.log.epoch)
+
+    def _adopt(self, live: SharedRoom, room: Room) -> None:
+        """Replace the room's state (caller holds the lock) and bring this process's connections up to it."""
+        old = live.room
+        live.room = room
+        for connection in list(live.connections):
+            missed = room.log.since(old.log.epoch, old.log.seq)
+            if missed is None:
+                self._greet(room, connection, protocol.Hello(type="hello"))  # a fresh snapshot
+                continue
+            for event in missed:
+                self.reply_frame(connection, render(room, event, connection.actor))
+
+    def reply_frame(self, connection: Connection, frame: str | None) -> None:
+        if frame is None:
+            return
+        try:
+            connection.outbox.put(frame)
+        except Exception:  # noqa: BLE001 - a slow consumer: it resumes
+            asyncio.create_task(connection.outbox.close(CloseCode.SLOW_CONSUMER, "fell behind; resume"))
+
+    # Messages from the owner -------------------------------------------------------------------------
+
+    async def _read_room(self, live: SharedRoom, subscription: Subscription) -> None:
+        async for item in subscription:
+            try:
+                if isinstance(item, Gap):
+                    if not live.owner:
+                        log.info(
+                            "room %s: %s gap on the bus; asking the owner for its state",
+                            live.room.session_id,
+                            item.reason,
+                        )
+                        live.synced = False
+                        self._send_to_owner(live, StateRequest(t="state?", node=self.node))
+                    continue
+                if cluster.is_state(item.payload):
+                    await self._on_state(live, cluster.open_state(self._secret, item.payload))
+                    continue
+                message = cluster.parse(cluster.FromOwner, item.payload)
+                if message.node == self.node or live.owner:
+                    continue
+                if isinstance(message, SyncRequest):
+                    self._sync_presence(live)
+                else:
+                    await self._on_events(live, message)
+            except MalformedMessage as exc:
+                log.warning("room %s: dropped a malformed message from the bus: %s", live.room.session_id, exc)
+            except Exception:
+                log.exception("room %s: could not handle a message from the owner", live.room.session_id)
+
+    async def _on_state(self, live: SharedRoom, state: cluster.State) -> None:
+        if state.node == self.node or live.owner:
+            return
+        room = state.room
+        async with live.lock:
+            current = live.room.log
+            newer = room.log.epoch != current.epoch or room.log.seq > current.seq
+            if live.synced and not newer:
+                return
+            new_epoch = room.log.epoch != current.epoch
+            self._adopt(live, room)
+            live.synced = True
+            if new_epoch:
+                self._sync_presence(live)
+        live.ready.set()
+
+    async def _on_events(self, live: SharedRoom, message: EventBatch) -> None:
+        if not live.synced or not message.events:
+            return
+        async with live.lock:
+            room = live.room
+            if message.epoch != room.log.epoch:
+                live.synced = False
+                self._send_to_owner(live, StateRequest(t="state?", node=self.node))
+                return
+            events = [wire.event() for wire in message.events if wire.seq > room.log.seq]
+            if not events:
+                return  # a copy of events already applied
+            if events[0].seq != room.log.seq + 1:
+                log.info(
+                    "room %s: missed events %d..%d; resyncing", room.session_id, room.log.seq + 1, events[0].seq - 1
+                )
+                live.synced = False
+                self._send_to_owner(live, StateRequest(t="state?", node=self.node))
+                return
+            room.apply(events)
+            self._broadcast(live, events)
+        await self.media.on_events(live, events)
+
+    # Messages to the owner ---------------------------------------------------------------------------
+
+    def _send_to_owner(self, live: SharedRoom, message: cluster._Wire) -> None:
+        self.bus.publish(cluster.owner_topic(live.room.session_id), cluster.dumps(message))
+
+    def _publish(self, live: SharedRoom, message: cluster._Wire) -> None:
+        self.bus.publish(cluster.room_topic(live.room.session_id), cluster.dumps(message))
+
+    def _sync_presence(self, live: SharedRoom) -> None:
+        people = [WireActor.of(c.actor) for c in live.connections]
+        self._send_to_owner(live, PresenceSync(t="sync", node=self.node, people=people))
+
+    async def _read_commands(self, live: SharedRoom, subscription: Subscription) -> None:
+        """The owner's side: forwarded commands, presence, state requests and captions, in order."""
+        async for item in subscription:
+            if isinstance(item, Gap):
+                # Presence announcements may be lost: ask every process to say again who is connected.
+                self._publish(live, SyncRequest(t="sync?", node=self.node, epoch=live.room.log.epoch))
+                continue
+            try:
+                message = cluster.parse(cluster.ToOwner, item.payload)
+            except MalformedMessage as exc:
+                log.warning("room %s: dropped a malformed forwarded message: %s", live.room.session_id, exc)
+                self._refuse(item.payload, str(exc))
+                continue
+            try:
+                await self._on_forwarded(live, message)
+            except Exception:
+                log.exception("room %s: could not handle a forwarded %s", live.room.session_id, message.t)
+
+    def _refuse(self, payload: bytes, reason: str) -> None:
+        """Tell the sender of a malformed forwarded command what was wrong, when it can be named."""
+        try:
+            raw = json.loads(payload)
+            node, reply_id = raw["node"], raw["id"]
+            if not (isinstance(node, str) and isinstance(reply_id, str)):
+                return
+        except Exception:  # noqa: BLE001 - nobody to answer
+            return
+        error = protocol.error("bad_request", f"the room could not read this command: {reason[:200]}")
+        self._answer(node, reply_id, error)
+
+    def _answer(self, node: str, reply_id: str, message: dict[str, object]) -> None:
+        reply = cluster.Reply(t="reply", id=reply_id, message=message)
+        self.bus.publish(cluster.node_topic(node), cluster.dumps(reply))
+
+    async def _on_forwarded(self, live: SharedRoom, message: object) -> None:
+        if isinstance(message, ForwardedCommand):
+            try:
+                command = protocol.parse_client(message.text)
+            except protocol.ProtocolError as exc:
+                self._answer(message.node, message.id, protocol.error(exc.code, exc.message, exc.ref))
+                return
+            if not isinstance(command, protocol.Command):
+                self._answer(message.node, message.id, protocol.error("bad_request", "not a room command"))
+                return
+            answer = await self._execute(live, message.actor.actor(), command)
+            self._answer(message.node, message.id, answer)
+        elif isinstance(message, PresenceJoin | PresenceLeave | PresenceSync):
+            async with live.lock:
+                wanted = Counter(live.people.get(message.node, Counter()))
+                actors = {}
+                if isinstance(message, PresenceJoin):
+                    wanted[message.actor.person_id] += 1
+                    actors[message.actor.person_id] = message.actor.actor()
+                elif isinstance(message, PresenceLeave):
+                    wanted[message.person_id] = max(0, wanted[message.person_id] - 1)
+                else:
+                    wanted = Counter(a.person_id for a in message.people)
+                    actors = {a.person_id: a.actor() for a in message.people}
+                self._set_people(live, message.node, wanted, actors)
+        elif isinstance(message, StateRequest):
+            async with live.lock:
+                self.bus.publish(
+                    cluster.room_topic(live.room.session_id), cluster.seal_state(self._secret, self.node, live.room)
+                )
+        elif isinstance(message, CaptionUpdate):
+            await super().publish_captions(
+                live.room.session_id, message.speaker, list(message.finals), message.partial, message.lag_s
+            )
+
+    def _set_people(self, live: SharedRoom, node: str, wanted: Counter[int], actors: dict[int, Actor]) -> None:
+        """Make the owner count ``wanted`` connections per person through ``node`` (caller holds the lock)."""
+        have = live.people.setdefault(node, Counter())
+        for person_id in set(have) | set(wanted):
+            for _ in range(wanted[person_id] - have[person_id]):
+                actor = actors.get(person_id)
+                if actor is not None:
+                    live.room.connect(actor)
+                    have[person_id] += 1
+            for _ in range(have[person_id] - wanted[person_id]):
+                self._broadcast(live, live.room.disconnect(person_id))
+                have[person_id] -= 1
+        live.people[node] = +have
+        if not live.people[node] and node != self.node:
+            del live.people[node]
+        self._schedule_presence(live)
+
+    async def _flush_presence(self, live: LiveRoom) -> None:
+        await asyncio.sleep(self.presence_flush_s)
+        async with live.lock:
+            if isinstance(live, SharedRoom) and live.owner:  # only the owner announces presence
+                self._broadcast(live, live.room.flush_presence())
+
+    # Connections and commands ------------------------------------------------------------------------
+
+    async def join(
+        self, live: LiveRoom, actor: Actor, outbox: Outbox, start: protocol.Hello | protocol.Resume
+    ) -> Connection:
+        assert isinstance(live, SharedRoom)
+        try:
+            async with asyncio.timeout(READY_TIMEOUT_S):
+                await live.ready.wait()
+        except TimeoutError:
+            raise RoomError("room_unavailable", "the room is not reachable right now; try again") from None
+        self._admit(live, actor)
+        if len(live.of_person(actor.person_id)) >= MAX_CONNECTIONS_PER_PERSON:
+            raise RoomError("too_many_connections", f"at most {MAX_CONNECTIONS_PER_PERSON} connections per person")
+        visit_id = await self.database.write(
+            attendance.open_visit, live.room.session_id, actor.person_id, "live", store.to_time(time.time())
+        )
+        connection = Connection(actor, outbox, visit_id)
+        async with live.lock:
+            self._admit(live, actor)
+            live.connections.add(connection)
+            outbox.start()
+            self._greet(live.room, connection, start)
+            if live.owner:
+                live.room.connect(actor)
+                live.people.setdefault(self.node, Counter())[actor.person_id] += 1
+                self._schedule_presence(live)
+            else:
+                self._send_to_owner(live, PresenceJoin(t="join", node=self.node, actor=WireActor.of(actor)))
+        return connection
+
+    def _admit(self, live: SharedRoom, actor: Actor) -> None:
+        try:
+            live.room.admit(actor)
+        except RoomError as exc:
+            # A replica knows who is present from the announced roster, not from its own connections.
+            if not (exc.code == "room_locked" and not live.owner and actor.person_id in live.room.roster):
+                raise
+
+    async def leave(self, live: LiveRoom, connection: Connection) -> None:
+        assert isinstance(live, SharedRoom)
+        async with live.lock:
+            if connection not in live.connections:
+                return
+            live.connections.discard(connection)
+            person_id = connection.actor.person_id
+            if live.owner:
+                mine = live.people.setdefault(self.node, Counter())
+                mine[person_id] = max(0, mine[person_id] - 1)
+                self._broadcast(live, live.room.disconnect(person_id))
+                self._schedule_presence(live)
+            else:
+                self._send_to_owner(live, PresenceLeave(t="leave", node=self.node, person_id=person_id))
+            last_one = not live.of_person(person_id)
+        await self.media.leave(live.room.session_id, connection)
+        if last_one:
+            await self.database.write(attendance.close_visit, connection.visit_id, store.to_time(time.time()))
+
+    async def handle(self, live: LiveRoom, connection: Connection, command: protocol.Command) -> None:
+        """Run one command here if this process owns the room, else forward it and wait for the owner's answer."""
+        assert isinstance(live, SharedRoom)
+        wait = connection.limits.take(command.type)
+        if wait:
+            self.reply(
+                connection, protocol.error("rate_limited", f"too fast; try again in {wait:.1f} s", command.ref, wait)
+            )
+            return
+        if live.owner:
+            answer = await self._execute(live, connection.actor, command)
+        else:
+            answer = await self._forward(live, connection.actor, command)
+        if answer:
+            self.reply(connection, answer)
+
+    async def _execute(self, live: SharedRoom, actor: Actor, command: protocol.Command) -> dict[str, object]:
+        """Decide, commit, apply, broadcast and publish (owner only); the answer for the sender (ack, error or {})."""
+        async with live.lock:
+            if not live.owner:
+                return protocol.error("room_moved", "the room moved to another process; please try again", command.ref)
+            now = time.time()
+            try:
+                await self._commit_and_send(live, live.room.decide(actor, command, now), now)
+            except store.RoomMoved as exc:
+                log.warning("room %s: taken over by another process; following it", live.room.session_id)
+                self._follow(live)
+                return protocol.error(exc.code, exc.message, command.ref)
+            except RoomError as exc:
+                return protocol.error(exc.code, exc.message, command.ref)
+            except Exception:
+                log.exception("could not commit %s in session %s", command.type, live.room.session_id)
+                return protocol.error("internal", "not saved; please try again", command.ref)
+        return protocol.ack(command.ref) if command.ref is not None else {}
+
+    async def _forward(self, live: SharedRoom, actor: Actor, command: protocol.Command) -> dict[str, object]:
+        self._counter += 1
+        reply_id = f"{self._counter}"
+        answer: asyncio.Future[dict[str, object]] = asyncio.get_running_loop().create_future()
+        self._waiting[reply_id] = answer
+        text = command.model_dump_json(exclude_none=True)
+        self._send_to_owner(
+            live, ForwardedCommand(t="command", node=self.node, id=reply_id, actor=WireActor.of(actor), text=text)
+        )
+        try:
+            async with asyncio.timeout(FORWARD_TIMEOUT_S):
+                return await answer
+        except TimeoutError:
+            message = "the room did not answer in time; it may or may not have been done"
+            return protocol.error("unavailable", message, command.ref)
+        finally:
+            self._waiting.pop(reply_id, None)
+
+    async def _read_inbox(self, subscription: Subscription) -> None:
+        async for item in subscription:
+            if isinstance(item, Gap):
+                continue  # a lost reply: its command times out
+            try:
+                reply = cluster.parse(cluster.ToNode, item.payload)
+            except MalformedMessage as exc:
+                log.warning("dropped a malformed reply: %s", exc)
+                continue
+            waiting = self._waiting.get(reply.id)
+            if waiting is not None and not waiting.done():
+                waiting.set_result(reply.message)
+
+    async def publish_captions(
+        self,
+        session_id: int,
+        speaker: dict[str, object],
+        finals: list[tuple[float, float, str, float]],
+        partial: tuple[float, float, str] | None,
+        lag_s: float | None = None,
+    ) -> None:
+        live = await self.room(session_id)
+        assert isinstance(live, SharedRoom)
+        if live.owner:
+            await super().publish_captions(session_id, speaker, finals, partial, lag_s)
+            return
+        update = CaptionUpdate(
+            t="captions", node=self.node, speaker=dict(speaker), finals=finals, partial=partial, lag_s=lag_s
+        )
+        self._send_to_owner(live, update)
+
+    # Delivery ----------------------------------------------------------------------------------------
+
+    def _broadcast(self, live: LiveRoom, events: Iterable[Event], skip: Connection | None = None) -> None:
+        """Deliver to this process's connections; the owner also publishes the batch to the other processes."""
+        events = list(events)
+        if not events:
+            return
+        super()._broadcast(live, events, skip)
+        if isinstance(live, SharedRoom) and live.owner:
+            self._publish(live, cluster.batch(self.node, live.room.log.epoch, events))
+        for event in events:
+            if event.kind == "participant.removed":
+                for other in live.of_person(event.data["person_id"]):
+                    asyncio.create_task(other.outbox.close(CloseCode.FORBIDDEN, "removed by a moderator"))
+
+    def present(self, live: LiveRoom) -> int:
+        """People present in the room (the owner counts them; a replica knows the announced roster)."""
+        if isinstance(live, SharedRoom) and not live.owner:
+            return len(live.room.roster)
+        return len(live.room.members)
