@@ -121,7 +121,37 @@ def apply_event(view: dict[str, Any], kind: str, data: dict[str, Any], me: int) 
         if data["muted"]:
             view["media_muted"].append({"person_id": data["person_id"], "kind": data["kind"], "by": data["by"]})
             view["media_muted"].sort(key=lambda m: (m["person_id"], m["kind"]))
+    elif kind.startswith("cafe."):
+        apply_cafe_event(view["cafe"], kind, data)
     elif kind == "participant.removed":
         pass  # the removed person's connections close; presence.changed follows
+    else:
+        raise ValueError(f"unknown event kind {kind!r}")
+
+
+def apply_cafe_event(cafe: dict[str, Any], kind: str, data: dict[str, Any]) -> None:
+    """Change the ``cafe`` part of a snapshot as a ``cafe.*`` event says."""
+    if kind == "cafe.table.added":
+        cafe["tables"] = sorted([*cafe["tables"], data["table"]], key=lambda t: t["id"])
+    elif kind == "cafe.seated":
+        moved = {m["person_id"]: m for m in data["moves"]}
+        kept = [s for s in cafe["seated"] if s["person_id"] not in moved]
+        seated = [{"person_id": m["person_id"], "name": m["name"], "table_id": m["table_id"]} for m in moved.values()]
+        cafe["seated"] = sorted(kept + [s for s in seated if s["table_id"] is not None], key=lambda s: s["person_id"])
+    elif kind == "cafe.round":
+        cafe["phase"] = "round" if data["state"] == "running" else "break"
+        for key in ("round", "started_at", "ends_at", "warning"):
+            cafe[key] = data[key]
+    elif kind == "cafe.note":
+        notes = [n for n in cafe["notes"] if n["id"] != data["note"]["id"]]
+        if data["action"] != "deleted":
+            notes.append(data["note"])
+        cafe["notes"] = sorted(notes, key=lambda n: n["id"])
+    elif kind == "cafe.chat.posted":
+        cafe["chat"] = [*cafe["chat"], data][-500:]
+    elif kind == "cafe.broadcast":
+        cafe["broadcast"] = {"person_id": data["person_id"], "name": data["name"]} if data["on"] else None
+    elif kind == "cafe.plenary":
+        cafe["phase"], cafe["reporting_table_id"] = "plenary", data["reporting_table_id"]
     else:
         raise ValueError(f"unknown event kind {kind!r}")

@@ -44,6 +44,10 @@ BUCKET_OF: dict[str, str] = {
     "media.ice": "signal",
     "media.prefs": "signal",
     "caption.type": "caption",
+    # Café tables: their chat and their note cards count as chat.
+    "cafe.chat": "chat",
+    "cafe.note.add": "chat",
+    "cafe.note.edit": "chat",
 }
 
 

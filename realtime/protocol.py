@@ -294,6 +294,130 @@ class TypeCaption(ClientMessage):
         return value.strip() if value is not None else None
 
 
+# Knowledge cafés (see realtime/cafe_room.py) ------------------------------------------------------
+
+CAFE_TOPIC_MAX_CHARS = 200
+CAFE_NOTE_MAX_CHARS = 1000
+CAFE_MAX_SEATS = 20
+CAFE_ROUND_MAX_S = 4 * 3600
+
+
+class AddCafeTable(ClientMessage):
+    type: Literal["cafe.table.add"]
+    topic: Annotated[str, Field(min_length=1, max_length=CAFE_TOPIC_MAX_CHARS)]
+    seats: Annotated[int, Field(ge=1, le=CAFE_MAX_SEATS)]
+    host_id: PersonId | None = None
+
+    @field_validator("topic")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value.strip()
+
+
+class JoinCafeTable(ClientMessage):
+    type: Literal["cafe.join"]
+    table_id: ItemId
+
+
+class LeaveCafeTable(ClientMessage):
+    type: Literal["cafe.leave"]
+
+
+class SeatCafe(ClientMessage):
+    """Moderators: seat everyone present automatically (even tables, mixed)."""
+
+    type: Literal["cafe.seat"]
+
+
+class RotateCafe(ClientMessage):
+    """Moderators: move everyone but the hosts now (between rounds)."""
+
+    type: Literal["cafe.rotate"]
+
+
+class StartCafeRound(ClientMessage):
+    type: Literal["cafe.round.start"]
+    duration_s: Annotated[int, Field(ge=10, le=CAFE_ROUND_MAX_S)]
+
+
+class AdjustCafeRound(ClientMessage):
+    """Extend (positive) or shorten (negative) the running round."""
+
+    type: Literal["cafe.round.adjust"]
+    delta_s: Annotated[int, Field(ge=-CAFE_ROUND_MAX_S, le=CAFE_ROUND_MAX_S)]
+
+
+class EndCafeRound(ClientMessage):
+    type: Literal["cafe.round.end"]
+
+
+class SendCafeChat(_TextMessage):
+    type: Literal["cafe.chat"]
+    text: _text(CHAT_MAX_CHARS)
+
+
+class AddCafeNote(_TextMessage):
+    """A card in the notes of one's table (moderators name the table)."""
+
+    type: Literal["cafe.note.add"]
+    text: _text(CAFE_NOTE_MAX_CHARS)
+    table_id: ItemId | None = None
+
+
+class EditCafeNote(_TextMessage):
+    type: Literal["cafe.note.edit"]
+    note_id: ItemId
+    text: _text(CAFE_NOTE_MAX_CHARS)
+
+
+class DeleteCafeNote(ClientMessage):
+    type: Literal["cafe.note.delete"]
+    note_id: ItemId
+
+
+class MarkCafeInsight(ClientMessage):
+    """Hosts (and moderators): mark a card as a key insight, or unmark it."""
+
+    type: Literal["cafe.note.insight"]
+    note_id: ItemId
+    insight: bool
+
+
+class CafeBroadcast(ClientMessage):
+    """Moderators: speak to every table at once (on), or hand the tables back their own audio (off)."""
+
+    type: Literal["cafe.broadcast"]
+    on: bool
+
+
+class CafePlenary(ClientMessage):
+    """Moderators: open the plenary board; with a table, that table reports back now."""
+
+    type: Literal["cafe.plenary"]
+    table_id: ItemId | None = None
+
+
+CafeCommand = (
+    AddCafeTable
+    | JoinCafeTable
+    | LeaveCafeTable
+    | SeatCafe
+    | RotateCafe
+    | StartCafeRound
+    | AdjustCafeRound
+    | EndCafeRound
+    | SendCafeChat
+    | AddCafeNote
+    | EditCafeNote
+    | DeleteCafeNote
+    | MarkCafeInsight
+    | CafeBroadcast
+    | CafePlenary
+)
+
+
 Command = (
     SetRoomState
     | LockRoom
@@ -319,6 +443,7 @@ Command = (
     | ClosePoll
     | VotePoll
     | TypeCaption
+    | CafeCommand
 )
 Signal = PublishMedia | UnpublishMedia | SubscribeMedia | AnswerMedia | IceCandidate | MediaPrefs
 AnyClientMessage = Annotated[Hello | Resume | Ping | Command | Signal, Field(discriminator="type")]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from realtime import cafe_room
 from realtime import protocol as p
 from realtime.log import Event, EventLog
 
@@ -190,7 +191,12 @@ class Room:
     """One session's live room."""
 
     def __init__(
-        self, session_id: int, settings: RoomSettings | None = None, epoch: str | None = None, language: str = "en"
+        self,
+        session_id: int,
+        settings: RoomSettings | None = None,
+        epoch: str | None = None,
+        language: str = "en",
+        cafe: bool = False,
     ) -> None:
         settings = settings or RoomSettings()
         self.session_id = session_id
@@ -216,6 +222,8 @@ class Room:
         self.partials: dict[str, dict[str, Any]] = {}  # the caption being spoken, per speaker and track
         # Speakers' muted microphone/camera: person -> kind -> "self" or "moderator" (who may lift it).
         self.media_muted: dict[int, dict[str, str]] = {}
+        # A knowledge café's tables, rounds and notes (realtime/cafe_room.py); None in other sessions.
+        self.cafe: cafe_room.CafeState | None = cafe_room.CafeState() if cafe else None
 
     # Loading ----------------------------------------------------------------------------------------
 
@@ -348,9 +356,11 @@ class Room:
 
     def decide(self, actor: Actor, command: p.Command, now: float) -> list[Event]:
         """The events ``command`` would cause; raises ``RoomError`` if it is not allowed. Changes nothing."""
-        handler = getattr(self, "_on_" + command.type.replace(".", "_"))
+        handler = getattr(self, "_on_" + command.type.replace(".", "_"), None)
         if self.state is RoomState.ENDED and not isinstance(command, p.SetRoomState):
             raise RoomError("room_ended", "this session has ended")
+        if command.type.startswith("cafe."):
+            return cafe_room.decide(self, actor, command, now)  # type: ignore[arg-type]
         return handler(actor, command, now)
 
     def _staff(self, actor: Actor) -> None:
@@ -680,7 +690,10 @@ class Room:
     def apply(self, events: list[Event]) -> list[Event]:
         """Apply decided (and, where durable, committed) events: stamp them and change the state."""
         for event in events:
-            getattr(self, "_apply_" + event.kind.replace(".", "_"))(event.data)
+            if event.kind.startswith("cafe."):
+                cafe_room.apply(self, event)
+            else:
+                getattr(self, "_apply_" + event.kind.replace(".", "_"))(event.data)
             self.log.append(event)
         return events
 

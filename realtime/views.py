@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from realtime import protocol
+from realtime import cafe_room, protocol
 from realtime.log import Event
 from realtime.room import PUBLIC_QUESTION, Actor, Poll, PollState, Question, QuestionStatus, Room
 
@@ -70,7 +70,7 @@ def _poll_view(poll: dict[str, Any], cls: str) -> dict[str, Any] | None:
 def event_data(event: Event, cls: str, polls: dict[int, Poll]) -> dict[str, Any] | None:
     """What a viewer of class ``cls`` sees of an event (``None``: nothing)."""
     kind, data = event.kind, event.data
-    if kind in ALWAYS_PUBLIC:
+    if kind in ALWAYS_PUBLIC or kind in cafe_room.EVENT_KINDS:
         return data
     if kind == "presence.changed":
         if cls == "staff":
@@ -165,4 +165,5 @@ def snapshot(room: Room, viewer: Actor) -> dict[str, Any]:
             for pid, kinds in sorted(room.media_muted.items())
             for kind, by in sorted(kinds.items())
         ],
+        "cafe": cafe_room.snapshot(room),
     }

@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 from captioning.engine import SAMPLE_RATE_HZ
 from captioning.writers import get_writer
 from realtime.room import STAFF
-from server import accounts, attendance, importer, programme, transcripts
+from server import accounts, attendance, cafe_api, importer, programme, transcripts
 from server.calendar import to_ics
 from server.captions import MAX_AUDIO_BYTES, Speaker, decode_wav
 from server.errors import Forbidden, InvalidInput, NotFound, NotSignedIn
@@ -785,6 +785,7 @@ ENDPOINTS = [
     import_external_views,
     attendance_beacon,
     session_transcript_file,
+    *cafe_api.ENDPOINTS,
 ]
 
 

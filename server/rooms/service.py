@@ -23,6 +23,7 @@ from realtime.room import Actor, Room, RoomError
 from realtime.views import render, snapshot
 from server import attendance
 from server.rooms import store
+from server.rooms.cafe import CafeDriver
 from server.rooms.media import MediaService
 from server.settings import Settings
 from server.storage.db import Database
@@ -87,6 +88,7 @@ class RoomService:
     ) -> None:
         self.database = database
         self.media = MediaService(settings or Settings(), self.reply)
+        self.cafes = CafeDriver(self)  # knowledge cafés: round clocks, people's profiles for seating
         self.retention_days = (settings or Settings()).attendance_retention_days
         self._retention: asyncio.Task[None] | None = None
         self.presence_flush_s = presence_flush_s
@@ -119,6 +121,7 @@ class RoomService:
 
     async def stop(self) -> None:
         await self.media.stop()
+        await self.cafes.stop()
         for live in self.rooms.values():
             if live.presence_task is not None:
                 live.presence_task.cancel()
@@ -272,6 +275,7 @@ class RoomService:
         events = list(events)
         if not events:
             return
+        self.cafes.on_events(live, events)
         for connection in list(live.connections):
             if connection is skip or connection.outbox.closed:
                 continue

@@ -30,6 +30,7 @@ from realtime.room import ChatMessage as LiveChat
 from realtime.room import Poll as LivePoll
 from realtime.room import Question as LiveQuestion
 from server.errors import NotFound
+from server.rooms import cafe as cafe_store
 from server.storage.models import (
     CaptionRecord,
     ChatMessage,
@@ -100,7 +101,9 @@ def load_room(db: DbSession, session_id: int) -> Room:
             list(record.muted),
             list(record.removed),
         )
-    room = Room(session_id, settings, language=session.language)
+    room = Room(session_id, settings, language=session.language, cafe=session.type == cafe_store.CAFE_TYPE)
+    if room.cafe is not None:
+        cafe_store.load(db, room)
     if settings.stage:
         people = db.exec(select(Person).where(col(Person.id).in_(settings.stage))).all()
         room.load_names({p.id or 0: p.name for p in people})
@@ -349,6 +352,8 @@ def commit(db: DbSession, room: Room, events: list[Event], now: float, fenced: b
                     created_at=at,
                 )
             )
+        elif kind.startswith("cafe."):
+            cafe_store.commit(db, room, event, at)
         else:
             touched_record |= _settings_change(db, record, room.session_id, kind, data)
     if touched_record:
