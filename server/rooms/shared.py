@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from realtime import protocol
-from realtime.bus import Gap, RedisBus, Subscription
+from realtime.bus import RETRYABLE, Gap, GapReason, RedisBus, Subscription
 from realtime.fanout import Outbox
 from realtime.log import Event
 from realtime.room import Actor, Room, RoomError
@@ -74,6 +74,8 @@ class SharedRoom(LiveRoom):
     people: dict[str, Counter[int]] = field(default_factory=dict)  # owner: connections per process per person
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     commands: asyncio.Task[None] | None = None  # owner: reads the owner topic
+    claiming: asyncio.Lock = field(default_factory=asyncio.Lock)  # one claim at a time (start-up and heartbeat)
+    claim_after: float = 0.0  # a replica leaves the lease alone until then (monotonic s): see _read_room
 
 
 class SharedRoomService(RoomService):
@@ -90,8 +92,10 @@ class SharedRoomService(RoomService):
             settings.redis_url, self.node, settings.cluster_lease_s, settings.cluster_heartbeat_s
         )
         self.heartbeat_s = settings.cluster_heartbeat_s
+        self.lease_s = settings.cluster_lease_s
         self._secret = settings.secret_key.encode()
         self._waiting: dict[str, asyncio.Future[dict[str, object]]] = {}
+        self._dead: set[str] = set()  # processes whose heartbeat expired (their presence is ignored)
         self._tasks: list[asyncio.Task[None]] = []
         self._counter = 0
 
@@ -140,6 +144,8 @@ class SharedRoomService(RoomService):
                 visit_ids = [c.visit_id for live in self.rooms.values() for c in live.connections]
                 await self.database.write(attendance.touch_visits, visit_ids, store.to_time(time.time()))
                 await self._close_stale_visits()
+            except RETRYABLE as exc:
+                log.warning("heartbeat failed (%s); trying again in %.1f s", exc, self.heartbeat_s)
             except Exception:
                 log.exception("heartbeat failed; trying again in %.1f s", self.heartbeat_s)
 
@@ -150,14 +156,23 @@ class SharedRoomService(RoomService):
             log.info("closed %d attendance visits of processes gone since %s", closed, cutoff)
 
     async def _drop_dead_processes(self) -> None:
+        """Owner: people connected through a process whose heartbeat expired leave presence, and its presence
+        messages are ignored until it beats again (a process stuck in its heartbeat may still be reading)."""
         owned = [live for live in self.rooms.values() if isinstance(live, SharedRoom) and live.owner]
         nodes = {node for live in owned for node in live.people} - {self.node}
-        dead = await self.registry.dead(nodes)
+        dead = await self.registry.dead(nodes | self._dead)
+        revived, self._dead = self._dead - dead, dead
         for live in owned:
-            for node in dead & live.people.keys():
-                log.info("process %s is gone: its people leave room %s", node, live.room.session_id)
-                async with live.lock:
+            gone = dead & live.people.keys()
+            if not gone and not revived:
+                continue
+            async with live.lock:
+                for node in gone:
+                    log.info("process %s is gone: its people leave room %s", node, live.room.session_id)
                     self._set_people(live, node, Counter(), {})
+                # A process also looks dead when Redis lost its key (a restart): once it beats again, the living
+                # say again who is connected through them.
+                self._publish(live, SyncRequest(t="sync?", node=self.node, epoch=live.room.log.epoch))
 
     # Rooms -------------------------------------------------------------------------------------------
 
@@ -182,13 +197,21 @@ class SharedRoomService(RoomService):
                 self.rooms[session_id] = live
                 try:
                     await self._claim(live)
-                except Exception:
-                    log.exception("could not reach Redis to claim room %s", session_id)
+                except Exception:  # noqa: BLE001 - tried again every heartbeat
+                    log.warning("could not claim room %s yet; trying again at the next heartbeat", session_id)
         return live
 
     async def _claim(self, live: SharedRoom) -> None:
         """Take or keep the room's lease; become its owner, or step down when another process has it."""
+        async with live.claiming:
+            await self._claim_now(live)
+
+    async def _claim_now(self, live: SharedRoom) -> None:
         session_id = live.room.session_id
+        if not live.owner and time.monotonic() < live.claim_after:
+            if not live.synced:
+                self._send_to_owner(live, StateRequest(t="state?", node=self.node))
+            return
         if await self.registry.claim(session_id):
             if not live.owner:
                 await self._become_owner(live)
@@ -208,9 +231,14 @@ class SharedRoomService(RoomService):
 
     async def _become_owner(self, live: SharedRoom) -> None:
         session_id = live.room.session_id
-        # A new epoch, as after a restart; the room's row now names it, which refuses the old owner's commits.
-        room = await self.database.write(store.claim_room, session_id)
+        # Listen first: a command forwarded by the old owner once it is refused (below) waits here, not lost.
         commands = await self.bus.subscribe(cluster.owner_topic(session_id))
+        try:
+            # A new epoch, as after a restart; the room's row now names it, which refuses the old owner's commits.
+            room = await self.database.write(store.claim_room, session_id)
+        except BaseException:
+            commands.close()
+            raise
         async with live.lock:
             live.owner = live.synced = True
             live.people = {self.node: Counter(c.actor.person_id for c in live.connections)}
@@ -250,6 +278,10 @@ class SharedRoomService(RoomService):
         async for item in subscription:
             try:
                 if isinstance(item, Gap):
+                    if item.reason in (GapReason.RESET, GapReason.UNAVAILABLE):
+                        # Redis lost its keys (leases too): leave the owner time to claim its rooms again, so
+                        # that a restart of Redis does not move every room and resync every client.
+                        live.claim_after = time.monotonic() + self.lease_s
                     if not live.owner:
                         log.info(
                             "room %s: %s gap on the bus; asking the owner for its state",
@@ -372,6 +404,8 @@ class SharedRoomService(RoomService):
             answer = await self._execute(live, message.actor.actor(), command)
             self._answer(message.node, message.id, answer)
         elif isinstance(message, PresenceJoin | PresenceLeave | PresenceSync):
+            if message.node in self._dead:
+                return
             async with live.lock:
                 wanted = Counter(live.people.get(message.node, Counter()))
                 actors = {}
