@@ -489,3 +489,24 @@ def snapshot(room: Room) -> dict[str, Any] | None:
         else {"person_id": broadcaster, "name": room.names.get(broadcaster, f"Person {broadcaster}")},
         "reporting_table_id": cafe.reporting_table_id,
     }
+
+
+# Who hears whom (the media relay asks) ------------------------------------------------------------------
+
+
+def may_publish(room: Room, person_id: int) -> bool:
+    """Whether someone may send their microphone: on stage; in a café also at a table, or broadcasting."""
+    if person_id in room.stage:
+        return True
+    cafe = room.cafe
+    return cafe is not None and (person_id in cafe.seats or cafe.broadcaster == person_id)
+
+
+def audible(room: Room, listener: int, speaker: int) -> bool:
+    """Whether ``listener`` hears ``speaker``. Everyone hears the stage; in a café a table hears only
+    itself, and a moderator's broadcast reaches every table."""
+    cafe = room.cafe
+    if cafe is None or speaker in room.stage or speaker == cafe.broadcaster:
+        return True
+    table = cafe.seats.get(speaker)
+    return table is not None and cafe.seats.get(listener) == table

@@ -38,7 +38,7 @@ from aiortc import (
 )
 from aiortc.sdp import candidate_from_sdp
 
-from realtime import protocol
+from realtime import cafe_room, protocol
 from realtime.log import Event
 from realtime.media import hooks
 from realtime.media.relay import Publication, SubscriberTrack
@@ -53,6 +53,8 @@ log = logging.getLogger("forumlive.media")
 CODECS = {"audio": ("audio/opus",), "video": ("video/VP8", "video/rtx")}
 # Audio levels go to listeners at most this often, and only when they changed by a tenth.
 LEVELS_INTERVAL_S = 0.5
+# Café events that change who may speak or who hears whom.
+CAFE_MEDIA_KINDS = frozenset({"cafe.seated", "cafe.broadcast", "stage.joined", "stage.left"})
 # Peer connections one room may hold (publishing + subscribing) before new ones are refused.
 MAX_PEERS_PER_ROOM = 400
 
@@ -111,6 +113,7 @@ class MediaRoom:
     taps: dict[int, AudioTap] = field(default_factory=dict)
     levels_task: asyncio.Task[None] | None = None
     last_levels: dict[str, float] = field(default_factory=dict)
+    state: Any = None  # the realtime Room: who hears whom (a café's tables), set on first use
 
     def publications(self) -> list[Publication]:
         return [pub for peer in self.publishers.values() for pub in peer.publications if not pub.ended.is_set()]
@@ -181,9 +184,10 @@ class MediaService:
 
     async def _publish(self, live: LiveRoom, connection: Connection, offer_sdp: str) -> None:
         person_id = connection.actor.person_id
-        if person_id not in live.room.stage:
-            raise MediaError("not_on_stage", "only people on stage may publish; raise your hand first")
+        if not cafe_room.may_publish(live.room, person_id):
+            raise MediaError("not_on_stage", "only people on stage (or at a café table) may publish")
         room = self._room(live.room.session_id)
+        room.state = live.room
         description = _parse(offer_sdp, "offer")
         publisher = room.publishers.get(connection)
         if publisher is None:
@@ -211,7 +215,8 @@ class MediaService:
         publication = Publication(person_id, track.kind, track, receiver)
         publication.muted = track.kind in live.room.media_muted.get(person_id, {})
         publisher.publications.append(publication)
-        if track.kind == "audio":
+        # A café table's conversation is not captioned (captions go to the whole room) and has no levels.
+        if track.kind == "audio" and (live.room.cafe is None or person_id in live.room.stage):
             tap = AudioTap(person_id)
             old = room.taps.get(person_id)
             if old is not None:
@@ -236,6 +241,7 @@ class MediaService:
 
     async def _subscribe(self, live: LiveRoom, connection: Connection, video: bool) -> None:
         room = self._room(live.room.session_id)
+        room.state = live.room
         subscriber = room.subscribers.get(connection)
         if subscriber is None:
             self._check_capacity(room)
@@ -320,7 +326,13 @@ class MediaService:
         if subscriber.connection not in room.subscribers:
             return
         me = subscriber.connection.actor.person_id
-        wanted = [pub for pub in room.publications() if pub.owner != me and (pub.kind == "audio" or subscriber.video)]
+        wanted = [
+            pub
+            for pub in room.publications()
+            if pub.owner != me
+            and (pub.kind == "audio" or subscriber.video)
+            and (room.state is None or cafe_room.audible(room.state, me, pub.owner))
+        ]
         added = False
         for slot in subscriber.slots:
             if slot.track.source is not None and slot.track.source not in wanted:
@@ -360,6 +372,12 @@ class MediaService:
         for event in events:
             if event.kind in {"stage.left", "participant.removed"}:
                 person_id = event.data["person_id"]
+                if (
+                    event.kind == "stage.left"
+                    and live.room.cafe is not None
+                    and cafe_room.may_publish(live.room, person_id)
+                ):
+                    continue  # back at their café table, still heard there
                 reason = "left the stage" if event.kind == "stage.left" else "removed by a moderator"
                 for connection in [c for c in room.publishers if c.actor.person_id == person_id]:
                     await self._close_publisher(room.session_id, connection, reason)
@@ -369,6 +387,15 @@ class MediaService:
                         for pub in publisher.publications:
                             if pub.kind == event.data["kind"]:
                                 pub.muted = event.data["muted"]
+        if live.room.cafe is not None and any(e.kind in CAFE_MEDIA_KINDS for e in events):
+            await self._cafe_changed(live, room)
+
+    async def _cafe_changed(self, live: LiveRoom, room: MediaRoom) -> None:
+        """Someone changed tables, or a broadcast began or ended: who may speak, and who hears whom."""
+        for connection in list(room.publishers):
+            if not cafe_room.may_publish(live.room, connection.actor.person_id):
+                await self._close_publisher(room.session_id, connection, "left the table")
+        self._sync_all(room)
 
     async def _close_publisher(self, session_id: int, connection: Connection, reason: str) -> None:
         room = self.rooms.get(session_id)
