@@ -89,7 +89,11 @@ async def healthz(request: Request) -> Response:
     from sqlalchemy import text
 
     await db_of(request).read(lambda db: db.exec(text("SELECT 1")))
-    return JSONResponse({"status": "ok"})
+    body = {"status": "ok"}
+    node = getattr(request.app.state.rooms, "node", None)
+    if node is not None:  # with Redis: which process answered (its id among the processes sharing rooms)
+        body["node"] = node
+    return JSONResponse(body)
 
 
 @operation("GET", "/api/auth/csrf", "The CSRF token to send as X-CSRF-Token on unsafe requests", "auth", errors=())

@@ -33,7 +33,7 @@ from server.recording import AudioRecorder
 from server.rooms.endpoint import room_socket
 from server.rooms.service import RoomService
 from server.rooms.shared import SharedRoomService
-from server.settings import Settings
+from server.settings import Settings, load_settings
 from server.storage import migrate
 from server.storage.db import Database
 from web import STATIC_DIR
@@ -200,3 +200,9 @@ def create_app(settings: Settings, *, migrate_on_start: bool = True) -> Starlett
     app.state.templates = pages.make_templates(settings)
     app.state.signin_limiter = AttemptLimiter(SIGNIN_FAILURES, SIGNIN_WINDOW_S)
     return app
+
+
+def worker_app() -> Starlette:
+    """The app of one process of ``forumlive serve --workers N``: settings from the environment that command
+    prepared; it has run the migrations already."""
+    return create_app(load_settings(), migrate_on_start=False)

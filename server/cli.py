@@ -55,10 +55,52 @@ def _migrate(settings: Settings) -> None:
         database.dispose()
 
 
+def _serve_workers(settings: Settings, workers: int) -> None:
+    """Several server processes on one port (uvicorn's workers), sharing rooms through Redis."""
+    import uvicorn
+
+    from realtime.protocol import MAX_FRAME_BYTES
+
+    _migrate(settings)  # once, here: the workers skip it rather than race each other
+    # The workers read their settings as this process did; what the command line chose goes through the
+    # environment they inherit (the secret key is in DATA_DIR, generated above if it was missing).
+    os.environ.update(
+        {
+            "FORUMLIVE_DATA_DIR": str(settings.data_dir),
+            "FORUMLIVE_HOST": settings.host,
+            "FORUMLIVE_PORT": str(settings.port),
+        }
+    )
+    uvicorn.run(
+        "server.app:worker_app",
+        factory=True,
+        workers=workers,
+        host=settings.host,
+        port=settings.port,
+        ws_per_message_deflate=False,
+        ws_max_size=2 * MAX_FRAME_BYTES,
+        log_level="info",
+    )
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    print(f"forumlive serving on http://{settings.host}:{settings.port} (database: {_redacted(settings)})", flush=True)
-    _serve(settings)
+    workers = args.workers
+    if workers < 1:
+        print("error: --workers must be at least 1", file=sys.stderr)
+        return 2
+    if workers > 1 and not settings.redis_url:
+        print(
+            "error: --workers over 1 needs FORUMLIVE_REDIS_URL: the processes share rooms through Redis",
+            file=sys.stderr,
+        )
+        return 2
+    where = f"http://{settings.host}:{settings.port}"
+    print(f"forumlive serving on {where} (database: {_redacted(settings)}, {workers} process(es))", flush=True)
+    if workers > 1:
+        _serve_workers(settings, workers)
+    else:
+        _serve(settings)
     return 0
 
 
@@ -192,6 +234,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run the server")
     common(serve, network=True)
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes sharing the port (over 1 needs FORUMLIVE_REDIS_URL; default 1)",
+    )
     serve.set_defaults(func=cmd_serve)
 
     demo = sub.add_parser("demo", help="create a demo forum (once per data dir) and serve it")

@@ -282,6 +282,55 @@ async def test_redis_restarted_mid_broadcast_loses_nothing(cluster: Cluster) -> 
     assert [r[0] for r in rows] == lines
 
 
+def test_workers_without_redis_are_refused(cluster: Cluster, tmp_path: Path) -> None:
+    """``serve --workers 2`` without Redis stops at once and says why (each process would have its own rooms)."""
+    env = {k: v for k, v in cluster.nodes[0].env.items() if k != "FORUMLIVE_REDIS_URL"}
+    done = subprocess.run(
+        [forumlive_command(), "serve", "--workers", "2", "--port", str(free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "FORUMLIVE_REDIS_URL" in done.stderr
+
+
+async def test_serve_with_two_workers_shares_rooms(cluster: Cluster, tmp_path: Path) -> None:
+    """``forumlive serve --workers 2``: two processes answer on one port and their clients share the room."""
+    port = free_port()
+    origins = cluster.nodes[0].env["FORUMLIVE_ALLOWED_ORIGINS"] + f",http://127.0.0.1:{port}"
+    node = Node(port, {**cluster.nodes[0].env, "FORUMLIVE_ALLOWED_ORIGINS": origins}, tmp_path / "workers.log")
+    with node.log.open("a") as out:
+        node.process = subprocess.Popen(
+            [forumlive_command(), "serve", "--workers", "2", "--port", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=node.env,
+        )
+    try:
+        wait_for_http(f"{node.url}/healthz", node.process)
+        seen: set[str] = set()
+        for _ in range(200):  # a new connection each time; the kernel hands them to either worker
+            with httpx2.Client() as http:
+                seen.add(http.get(f"{node.url}/healthz").json()["node"])
+            if len(seen) == 2:
+                break
+        assert len(seen) == 2, "only one worker answered"
+        sid = cluster.live_sessions()[1]
+        people = [MODERATOR, *participants(cluster)[:3]]
+        async with contextlib.AsyncExitStack() as stack:
+            clients = [await stack.enter_async_context(client(cluster, node, sid, email)) for email in people]
+            for i, c in enumerate(clients):
+                assert (await c.ask({"type": "chat.send", "text": f"worker line {i}"}, f"w{i}"))["type"] == "ack"
+            expected = [f"worker line {i}" for i in range(len(clients))]
+            for c in clients:
+                await c.until(lambda c=c: c.chat()[-len(expected) :] == expected)
+                assert not c.errors
+    finally:
+        node.stop()
+
+
 async def test_a_killed_process_has_its_visits_closed_and_its_people_gone(cluster: Cluster) -> None:
     """SIGKILL one process: its users leave presence on the others, its visits are closed at its last heartbeat."""
     sid = cluster.live_sessions()[0]
