@@ -114,14 +114,17 @@ def close_visit(db: DbSession, visit_id: int, now: datetime) -> None:
         _close(db, visit, now)
 
 
-def close_stale_visits(db: DbSession, before: datetime | None = None) -> int:
+def close_stale_visits(db: DbSession, before: datetime | None = None, channel: str | None = None) -> int:
     """Close visits still open (after a crash) at their last heartbeat; returns how many.
 
     Args:
         before: only visits whose last heartbeat is older (those of a process that died while others
             run on); ``None`` closes every open visit (one process starting: none can be live).
+        channel: only visits of this channel.
     """
     query = select(AttendanceVisit).where(col(AttendanceVisit.left_at).is_(None))
+    if channel is not None:
+        query = query.where(AttendanceVisit.channel == channel)
     if before is not None:
         # Several processes may sweep at once: each visit is closed by one (rows locked by another are skipped).
         query = query.where(col(AttendanceVisit.last_seen_at) < before).with_for_update(skip_locked=True)

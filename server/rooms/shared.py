@@ -150,8 +150,12 @@ class SharedRoomService(RoomService):
                 log.exception("heartbeat failed; trying again in %.1f s", self.heartbeat_s)
 
     async def _close_stale_visits(self) -> None:
+        """Close the room visits of processes gone (not refreshed for three heartbeats) at their last heartbeat.
+
+        Visits reported by other pages (lite, recording, transcript) are left open as with one process.
+        """
         cutoff = store.to_time(time.time()) - timedelta(seconds=STALE_HEARTBEATS * self.heartbeat_s)
-        closed = await self.database.write(attendance.close_stale_visits, cutoff)
+        closed = await self.database.write(attendance.close_stale_visits, cutoff, "live")
         if closed:
             log.info("closed %d attendance visits of processes gone since %s", closed, cutoff)
 

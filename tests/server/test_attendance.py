@@ -69,3 +69,29 @@ def test_heartbeats_and_crash_recovery(tmp_path: Path) -> None:
     assert closed.last_seen_at == closed.left_at == T0 + timedelta(minutes=5)
     assert database.run_write(attendance.close_stale_visits) == 0
     database.dispose()
+
+
+def test_sweep_of_a_dead_process_closes_only_stale_room_visits(tmp_path: Path) -> None:
+    """With several processes: only room visits not refreshed since the cutoff close, at their last heartbeat;
+    fresh ones and other channels stay open."""
+    database, sid, pid = _database(tmp_path)
+    other = database.run_write(
+        lambda db: _add_person(db, "b@example.org"),
+    )
+    stale = database.run_write(attendance.open_visit, sid, pid, "live", T0)
+    fresh = database.run_write(attendance.open_visit, sid, other, "live", T0)
+    lite = database.run_write(attendance.open_visit, sid, pid, "lite", T0)
+    database.run_write(attendance.touch_visits, [fresh], T0 + timedelta(seconds=20))
+    cutoff = T0 + timedelta(seconds=15)
+    assert database.run_write(attendance.close_stale_visits, cutoff, "live") == 1
+    by_id = {v.id: v for v in _visits(database)}
+    assert by_id[stale].left_at == T0
+    assert by_id[fresh].left_at is None and by_id[lite].left_at is None
+    database.dispose()
+
+
+def _add_person(db, email: str) -> int:  # noqa: ANN001
+    person = Person(email=email, password_hash="x", name=email)
+    db.add(person)
+    db.flush()
+    return person.id
