@@ -172,6 +172,20 @@ async def room_page(request: Request) -> Response:
     return render(request, "room.html", {"s": session, "role": role.value})
 
 
+async def cafe_page(request: Request) -> Response:
+    """A knowledge café's floor: tables, rounds, the table's chat and notes (the socket re-checks everything)."""
+    person = await current_person(request)
+    session_id = int(request.path_params["session_id"])
+    if person is None:
+        return _redirect(f"/signin?next=/sessions/{session_id}/cafe")
+    db = db_of(request)
+    session = await db.read(programme.session_public, session_id)
+    if session.type != "knowledge_cafe":
+        return _redirect(f"/sessions/{session_id}/room")
+    role = await db.read(role_of, person, session_id)
+    return render(request, "cafe.html", {"s": session, "role": role.value})
+
+
 async def transcript_page(request: Request) -> Response:
     """A session's transcript: what each speaker said, in order, with downloads."""
     person = await current_person(request)
@@ -416,6 +430,7 @@ def routes() -> list[Route]:
         Route("/", programme_page, methods=["GET"]),
         Route("/sessions/{session_id:int}", session_page, methods=["GET"]),
         Route("/sessions/{session_id:int}/room", room_page, methods=["GET"]),
+        Route("/sessions/{session_id:int}/cafe", cafe_page, methods=["GET"]),
         Route("/sessions/{session_id:int}/transcript", transcript_page, methods=["GET"]),
         Route("/transcripts", transcript_search_page, methods=["GET"]),
         Route("/forums/{forum_id:int}/report", report_page, methods=["GET"]),

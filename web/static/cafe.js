@@ -1,0 +1,376 @@
+// The café floor: the room's socket, the café part of its snapshot kept current by cafe.* events
+// (as realtime/client.py apply_cafe_event does), tables drawn with their seats, a countdown on the
+// server's clock, the table's chat and note cards, and the moderator's controls. Untrusted text is
+// only ever set with textContent. Table audio: media.js (the server sends each page its table only).
+
+import { RoomMedia } from "/static/media.js";
+
+const root = document.getElementById("cafe");
+const sessionId = Number(root.dataset.sessionId);
+const me = Number(root.dataset.personId);
+const isStaff = ["organizer", "moderator"].includes(root.dataset.role);
+const TABLE_CHAT_KEPT = 500;
+const FINAL_CLOSES = new Map([
+  [1008, "This page's origin is not allowed."],
+  [4401, "Please sign in again."],
+  [4403, "You cannot enter this room."],
+  [4404, "This session does not exist."],
+  [4429, "Too many open tabs for this room; close one and reload."],
+]);
+const PHASES = { setup: "Setting up", round: "Round running", break: "Between rounds", plenary: "Plenary" };
+
+const state = { epoch: null, seq: 0, view: null, socket: null, refs: 0, retry: 0, offset: 0, editing: new Map() };
+const $ = (id) => document.getElementById(id);
+
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (key === "text") node.textContent = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else if (value === true) node.setAttribute(key, "");
+    else if (value !== false && value != null) node.setAttribute(key, value);
+  }
+  for (const child of children) if (child) node.append(child);
+  return node;
+}
+
+function send(message) {
+  if (!state.socket || state.socket.readyState !== WebSocket.OPEN) {
+    showError("Not connected; your action was not sent.");
+    return;
+  }
+  state.refs += 1;
+  state.socket.send(JSON.stringify({ ...message, ref: `c${state.refs}` }));
+}
+
+function sendRaw(message) {
+  if (state.socket && state.socket.readyState === WebSocket.OPEN) state.socket.send(JSON.stringify(message));
+}
+
+function showError(text) {
+  const box = $("cafe-error");
+  box.textContent = text;
+  box.hidden = false;
+  clearTimeout(showError.timer);
+  showError.timer = setTimeout(() => { box.hidden = true; }, 6000);
+}
+
+const announce = (text) => { $("announcer").textContent = text; };
+
+const media = new RoomMedia({
+  send: sendRaw,
+  me,
+  onChange: () => {},
+  onError: (text) => { const box = $("media-error"); box.textContent = text; box.hidden = false; },
+  onStatus: (text) => { $("media-status").textContent = text; },
+});
+
+// Connection ---------------------------------------------------------------------------------------
+
+function connect() {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const socket = new WebSocket(`${scheme}://${location.host}/ws/sessions/${sessionId}`);
+  state.socket = socket;
+  socket.addEventListener("open", () => {
+    const start = state.epoch ? { type: "resume", v: 1, epoch: state.epoch, last_seq: state.seq } : { type: "hello", v: 1 };
+    socket.send(JSON.stringify(start));
+  });
+  socket.addEventListener("message", (event) => receive(JSON.parse(event.data)));
+  socket.addEventListener("close", (event) => {
+    clearInterval(state.pinger);
+    if (state.socket !== socket) return;
+    const final = FINAL_CLOSES.get(event.code);
+    if (final) {
+      setConnection(`Disconnected: ${final}${event.reason ? ` (${event.reason})` : ""}`);
+      return;
+    }
+    const delay = Math.min(10000, 500 * 2 ** state.retry) * (0.5 + Math.random() / 2);
+    state.retry += 1;
+    setConnection("Reconnecting…");
+    setTimeout(connect, delay);
+  });
+}
+
+function setConnection(text) {
+  $("connection").textContent = text || "";
+  $("connection").hidden = !text;
+}
+
+function ready() {
+  state.retry = 0;
+  setConnection("");
+  clearInterval(state.pinger);
+  state.pinger = setInterval(() => sendRaw({ type: "ping" }), 20000);
+}
+
+function startMedia() {
+  media.reset();
+  $("media-error").hidden = true;
+  if (window.RTCPeerConnection) media.listen(false);
+}
+
+function receive(message) {
+  switch (message.type) {
+    case "welcome":
+      if (!message.snapshot.cafe) { setConnection("This session is not a knowledge café."); return; }
+      state.epoch = message.epoch;
+      state.seq = message.seq;
+      state.view = message.snapshot;
+      setClock(message.snapshot.cafe.now);
+      ready();
+      render();
+      startMedia();
+      break;
+    case "resumed":
+      state.epoch = message.epoch;
+      ready();
+      startMedia();
+      break;
+    case "event":
+      if (message.epoch !== state.epoch || message.seq <= state.seq) return;
+      if (message.seq !== state.seq + 1) { state.socket.close(); return; } // a gap: resume
+      state.seq = message.seq;
+      if (message.kind !== "skip") {
+        applyEvent(state.view, message.kind, message.data);
+        render();
+      }
+      break;
+    case "error":
+      showError(message.message);
+      break;
+    default:
+      if (message.type && message.type.startsWith("media.")) media.handle(message);
+  }
+}
+
+// Applying events (mirrors realtime/client.py apply_cafe_event) -------------------------------------
+
+function setClock(serverNow) {
+  // The countdown runs on the server's clock: remember how far this page's clock is off.
+  if (typeof serverNow === "number") state.offset = serverNow - Date.now() / 1000;
+}
+
+function applyEvent(view, kind, data) {
+  const cafe = view.cafe;
+  switch (kind) {
+    case "presence.changed": {
+      const gone = new Set(data.left.map((p) => p.id));
+      view.roster = view.roster.filter((p) => !gone.has(p.id));
+      for (const person of data.joined) if (!view.roster.some((p) => p.id === person.id)) view.roster.push(person);
+      view.count = data.count;
+      break;
+    }
+    case "cafe.table.added":
+      cafe.tables = cafe.tables.concat([data.table]).sort((a, b) => a.id - b.id);
+      break;
+    case "cafe.seated": {
+      const moved = new Map(data.moves.map((m) => [m.person_id, m]));
+      const kept = cafe.seated.filter((s) => !moved.has(s.person_id));
+      const now = data.moves.filter((m) => m.table_id !== null)
+        .map((m) => ({ person_id: m.person_id, name: m.name, table_id: m.table_id }));
+      cafe.seated = kept.concat(now).sort((a, b) => a.person_id - b.person_id);
+      const mine = moved.get(me);
+      if (mine) announce(mine.table_id === null ? "You left your table." : `You are now at table ${topicOf(mine.table_id)}.`);
+      break;
+    }
+    case "cafe.round":
+      cafe.phase = data.state === "running" ? "round" : "break";
+      Object.assign(cafe, { round: data.round, started_at: data.started_at, ends_at: data.ends_at, warning: data.warning });
+      setClock(data.now);
+      if (data.state === "ended") announce(`Round ${data.round} has ended.${data.rotation_error ? ` ${data.rotation_error}` : ""}`);
+      break;
+    case "cafe.note": {
+      const notes = cafe.notes.filter((n) => n.id !== data.note.id);
+      if (data.action !== "deleted") notes.push(data.note);
+      cafe.notes = notes.sort((a, b) => a.id - b.id);
+      break;
+    }
+    case "cafe.chat.posted": cafe.chat = cafe.chat.concat([data]).slice(-TABLE_CHAT_KEPT); break;
+    case "cafe.broadcast": cafe.broadcast = data.on ? { person_id: data.person_id, name: data.name } : null; break;
+    case "cafe.plenary": cafe.phase = "plenary"; cafe.reporting_table_id = data.reporting_table_id; break;
+    default: break; // the room's other events are the live room page's business
+  }
+}
+
+// Drawing ------------------------------------------------------------------------------------------
+
+const myTable = () => state.view.cafe.seated.find((s) => s.person_id === me)?.table_id ?? null;
+const topicOf = (id) => state.view.cafe.tables.find((t) => t.id === id)?.topic ?? `table ${id}`;
+const initials = (name) => name.split(/\s+/).filter(Boolean).slice(0, 2).map((w) => w[0].toUpperCase()).join("");
+
+function render() {
+  const cafe = state.view.cafe;
+  const active = document.activeElement;
+  const focusKey = active && active.dataset ? active.dataset.key : null;
+  $("cafe-phase").textContent = PHASES[cafe.phase] || cafe.phase;
+  $("round-label").textContent = cafe.round ? `Round ${cafe.round}` : "No round yet";
+  const warning = cafe.phase === "round" && cafe.warning;
+  $("round-warning").hidden = !warning;
+  $("round-warning").textContent = warning ? "The round ends soon: wrap up your notes." : "";
+  $("broadcast-note").hidden = !cafe.broadcast;
+  $("broadcast-note").textContent = cafe.broadcast ? `${cafe.broadcast.name} is speaking to all tables.` : "";
+  renderFloor(cafe);
+  renderMyTable(cafe);
+  renderNotes(cafe);
+  renderPlenary(cafe);
+  if (isStaff) renderControls(cafe);
+  tick();
+  if (focusKey) document.querySelector(`[data-key="${focusKey}"]`)?.focus();
+}
+
+function renderFloor(cafe) {
+  const mine = myTable();
+  const items = cafe.tables.map((table) => {
+    const people = cafe.seated.filter((s) => s.table_id === table.id);
+    const seats = people.map((p) => el("li", { class: `seat${p.person_id === table.host_id ? " host" : ""}`, title: p.name },
+      el("span", { class: "initials", "aria-hidden": "true", text: initials(p.name) }),
+      el("span", { class: "visually-hidden", text: p.name + (p.person_id === table.host_id ? " (host)" : "") })));
+    for (let i = people.length; i < table.seats; i += 1) seats.push(el("li", { class: "seat free", text: "free" }));
+    const full = people.length >= table.seats && !isStaff && table.host_id !== me;
+    const here = mine === table.id;
+    const closed = cafe.phase === "plenary";
+    const button = el("button", {
+      type: "button", class: here ? "secondary" : "", disabled: here || full || closed,
+      "aria-label": here ? `You are at ${table.topic}` : `Join ${table.topic}`,
+      text: here ? "You are here" : full ? "Full" : "Join",
+      onclick: () => send({ type: "cafe.join", table_id: table.id }),
+    });
+    return el("li", { class: `cafe-table${here ? " mine" : ""}`, "data-table-id": table.id },
+      el("h3", { text: table.topic }),
+      table.host ? el("p", { class: "hint", text: `Host: ${table.host}` }) : null,
+      el("p", { class: "hint", text: `${people.length} of ${table.seats} seats taken` }),
+      el("ul", { class: "seats", "aria-label": `Seats at ${table.topic}` }, ...seats),
+      button);
+  });
+  $("tables").replaceChildren(...(items.length ? items : [el("li", { class: "empty", text: "No tables yet." })]));
+}
+
+function renderMyTable(cafe) {
+  const mine = myTable();
+  $("my-table-topic").textContent = mine === null ? "Choose a table to join." : topicOf(mine);
+  $("leave-button").hidden = mine === null;
+  $("mic-button").hidden = mine === null || Boolean(media.pub);
+  $("table-chat-form").hidden = mine === null;
+  const lines = cafe.chat.filter((m) => m.table_id === mine)
+    .map((m) => el("li", {}, el("strong", { text: `${m.name}: ` }), el("span", { text: m.text })));
+  $("table-chat").replaceChildren(...lines);
+}
+
+function renderNotes(cafe) {
+  const mine = myTable();
+  const hostHere = cafe.tables.some((t) => t.id === mine && t.host_id === me);
+  $("note-form").hidden = mine === null;
+  const cards = cafe.notes.filter((n) => n.table_id === mine).map((note) => {
+    const draft = state.editing.get(note.id);
+    const body = draft === undefined
+      ? el("p", { class: "note-text", text: note.text })
+      : el("input", { value: draft, "aria-label": "Edit the card", "data-key": `edit-${note.id}`,
+        oninput: (e) => state.editing.set(note.id, e.target.value) });
+    const actions = draft === undefined
+      ? [el("button", { type: "button", class: "secondary", text: "Edit", onclick: () => { state.editing.set(note.id, note.text); render(); } }),
+        el("button", { type: "button", class: "secondary", text: "Delete", onclick: () => send({ type: "cafe.note.delete", note_id: note.id }) })]
+      : [el("button", { type: "button", text: "Save", onclick: () => {
+        send({ type: "cafe.note.edit", note_id: note.id, text: state.editing.get(note.id) });
+        state.editing.delete(note.id);
+      } })];
+    if (hostHere || isStaff) {
+      actions.push(el("button", { type: "button", class: "secondary", "aria-pressed": String(note.insight),
+        text: note.insight ? "Key insight ★" : "Mark key insight",
+        onclick: () => send({ type: "cafe.note.insight", note_id: note.id, insight: !note.insight }) }));
+    }
+    return el("li", { class: `note${note.insight ? " insight" : ""}` }, body,
+      el("p", { class: "hint", text: `${note.name}${note.insight ? " · key insight" : ""}` }), el("div", { class: "row" }, ...actions));
+  });
+  $("notes").replaceChildren(...cards);
+}
+
+function renderPlenary(cafe) {
+  const open = cafe.phase === "plenary";
+  $("plenary").hidden = !open;
+  if (!open) return;
+  const reporting = cafe.reporting_table_id;
+  $("reporting").hidden = reporting === null;
+  $("reporting").textContent = reporting === null ? "" : `Reporting back now: ${topicOf(reporting)}`;
+  const items = cafe.tables.map((table) => el("li", { class: `board-table${table.id === reporting ? " reporting" : ""}` },
+    el("h3", { text: table.topic }),
+    el("ul", {}, ...cafe.notes.filter((n) => n.table_id === table.id && n.insight).map((n) => el("li", { text: n.text })))));
+  $("board").replaceChildren(...items);
+}
+
+function renderControls(cafe) {
+  const running = cafe.phase === "round";
+  const plenary = cafe.phase === "plenary";
+  for (const id of ["seat-button", "rotate-button", "start-round"]) $(id).disabled = running || plenary;
+  for (const id of ["extend-round", "shorten-round", "end-round"]) $(id).disabled = !running;
+  $("plenary-button").disabled = running;
+  $("report-button").disabled = running || !cafe.tables.length;
+  const broadcasting = cafe.broadcast && cafe.broadcast.person_id === me;
+  $("broadcast-button").setAttribute("aria-pressed", String(Boolean(broadcasting)));
+  $("broadcast-button").textContent = broadcasting ? "Stop speaking to all tables" : "Speak to all tables";
+  const hosts = new Set(cafe.tables.map((t) => t.host_id));
+  const host = $("table-host");
+  const chosen = host.value;
+  host.replaceChildren(el("option", { value: "", text: "no host" }),
+    ...state.view.roster.filter((p) => !hosts.has(p.id)).map((p) => el("option", { value: p.id, text: p.name })));
+  host.value = [...host.options].some((o) => o.value === chosen) ? chosen : "";
+  const report = $("report-table");
+  const picked = report.value;
+  report.replaceChildren(...cafe.tables.map((t) => el("option", { value: t.id, text: t.topic })));
+  if (picked) report.value = picked;
+}
+
+function tick() {
+  const cafe = state.view && state.view.cafe;
+  const box = $("countdown");
+  if (!cafe || cafe.phase !== "round" || cafe.ends_at === null) { box.textContent = "—"; return; }
+  const left = Math.max(0, Math.round(cafe.ends_at - (Date.now() / 1000 + state.offset)));
+  box.textContent = `${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")} left`;
+}
+
+// Controls -----------------------------------------------------------------------------------------
+
+function wire() {
+  $("table-chat-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const text = $("table-chat-text").value.trim();
+    if (text) send({ type: "cafe.chat", text });
+    $("table-chat-text").value = "";
+  });
+  $("note-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const text = $("note-text").value.trim();
+    if (text) send({ type: "cafe.note.add", text });
+    $("note-text").value = "";
+  });
+  $("leave-button").addEventListener("click", () => send({ type: "cafe.leave" }));
+  $("mic-button").addEventListener("click", async () => {
+    await media.startPublishing({ micId: null, studio: false });
+    if (state.view) render();
+  });
+  if (!isStaff) return;
+  $("table-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const host = $("table-host").value;
+    send({ type: "cafe.table.add", topic: $("table-topic").value.trim(), seats: Number($("table-seats").value),
+      ...(host ? { host_id: Number(host) } : {}) });
+    $("table-topic").value = "";
+  });
+  $("seat-button").addEventListener("click", () => send({ type: "cafe.seat" }));
+  $("rotate-button").addEventListener("click", () => send({ type: "cafe.rotate" }));
+  $("start-round").addEventListener("click", () => send({ type: "cafe.round.start", duration_s: Math.round(Number($("round-minutes").value) * 60) }));
+  $("extend-round").addEventListener("click", () => send({ type: "cafe.round.adjust", delta_s: 60 }));
+  $("shorten-round").addEventListener("click", () => send({ type: "cafe.round.adjust", delta_s: -60 }));
+  $("end-round").addEventListener("click", () => send({ type: "cafe.round.end" }));
+  $("broadcast-button").addEventListener("click", async () => {
+    const on = $("broadcast-button").getAttribute("aria-pressed") !== "true";
+    send({ type: "cafe.broadcast", on });
+    if (on) await media.startPublishing({ micId: null, studio: false });
+    else media.stopPublishing();
+  });
+  $("plenary-button").addEventListener("click", () => send({ type: "cafe.plenary" }));
+  $("report-button").addEventListener("click", () => send({ type: "cafe.plenary", table_id: Number($("report-table").value) }));
+}
+
+wire();
+setInterval(tick, 250);
+connect();
