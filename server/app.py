@@ -28,7 +28,7 @@ from starlette.websockets import WebSocket
 from server import api, pages
 from server.captions import CaptionService
 from server.errors import ForumliveError, TooManyRequests
-from server.ratelimit import SIGNIN_FAILURES, SIGNIN_WINDOW_S, AttemptLimiter
+from server.ratelimit import SIGNIN_FAILURES, SIGNIN_WINDOW_S, AttemptLimiter, RedisAttemptLimiter
 from server.recording import AudioRecorder
 from server.rooms.endpoint import room_socket
 from server.rooms.service import RoomService
@@ -146,6 +146,11 @@ def create_app(settings: Settings, *, migrate_on_start: bool = True) -> Starlett
     database = Database(settings.effective_database_url)
 
     rooms = SharedRoomService(database, settings) if settings.redis_url else RoomService(database, settings)
+    signin_limiter = (
+        RedisAttemptLimiter(settings.redis_url, SIGNIN_FAILURES, SIGNIN_WINDOW_S)
+        if settings.redis_url
+        else AttemptLimiter(SIGNIN_FAILURES, SIGNIN_WINDOW_S)
+    )
     captions = CaptionService(
         rooms,
         settings.captions_model,
@@ -167,6 +172,7 @@ def create_app(settings: Settings, *, migrate_on_start: bool = True) -> Starlett
         yield
         await captions.stop()
         await rooms.stop()
+        await signin_limiter.close()
         database.dispose()
 
     routes = [
@@ -198,7 +204,7 @@ def create_app(settings: Settings, *, migrate_on_start: bool = True) -> Starlett
     app.state.rooms = rooms
     app.state.captions = captions
     app.state.templates = pages.make_templates(settings)
-    app.state.signin_limiter = AttemptLimiter(SIGNIN_FAILURES, SIGNIN_WINDOW_S)
+    app.state.signin_limiter = signin_limiter
     return app
 
 

@@ -178,11 +178,11 @@ async def authenticate(request: Request, email: str, password: str) -> Person:
 
     limiter = request.app.state.signin_limiter
     key = (request.client.host if request.client else "?", email.strip().lower())
-    limiter.check(key)
+    await limiter.check(key)
     try:
         person = await db_of(request).write(accounts.authenticate, email, password)
     except NotSignedIn:
-        limiter.failed(key)
+        await limiter.failed(key)
         raise
-    limiter.succeeded(key)
+    await limiter.succeeded(key)
     return person

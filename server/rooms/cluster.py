@@ -60,6 +60,15 @@ if holder == ARGV[1] then
 end
 return 0
 """
+# A connection of a person to a room, counted across processes: entries not refreshed since ARGV[1] (their
+# process died) are dropped first; then the connection is added unless ARGV[2] are there already.
+_ADMIT = """
+redis.call('zremrangebyscore', KEYS[1], '-inf', ARGV[1])
+if redis.call('zcard', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('zadd', KEYS[1], ARGV[3], ARGV[4])
+redis.call('pexpire', KEYS[1], ARGV[5])
+return 1
+"""
 _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
@@ -99,6 +108,7 @@ class Registry:
         self._redis = aioredis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
         self._claim = self._redis.register_script(_CLAIM)
         self._release = self._redis.register_script(_RELEASE)
+        self._admit = self._redis.register_script(_ADMIT)
 
     async def close(self) -> None:
         await self._redis.aclose()
@@ -109,6 +119,33 @@ class Registry:
 
     async def release(self, session_id: int) -> None:
         await self._release(keys=[f"{PREFIX}room:{session_id}:owner"], args=[self.node])
+
+    def _connections_key(self, session_id: int, person_id: int) -> str:
+        return f"{PREFIX}connections:{session_id}:{person_id}"
+
+    async def admit_connection(self, session_id: int, person_id: int, connection: str, cap: int) -> bool:
+        """Count a person's connection to a room across processes; False when ``cap`` are open already."""
+        now = time.time()
+        stale = now - 3 * self.heartbeat_s
+        ttl_ms = max(1, int(self.heartbeat_s * 3000))
+        key = self._connections_key(session_id, person_id)
+        return bool(await self._admit(keys=[key], args=[stale, cap, now, connection, ttl_ms]))
+
+    async def drop_connection(self, session_id: int, person_id: int, connection: str) -> None:
+        await self._redis.zrem(self._connections_key(session_id, person_id), connection)
+
+    async def refresh_connections(self, connections: list[tuple[int, int, str]]) -> None:
+        """Keep this process's connections counted (``(session, person, connection)``), every heartbeat."""
+        if not connections:
+            return
+        now = time.time()
+        ttl_ms = max(1, int(self.heartbeat_s * 3000))
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for session_id, person_id, connection in connections:
+                key = self._connections_key(session_id, person_id)
+                pipe.zadd(key, {connection: now}, xx=True)
+                pipe.pexpire(key, ttl_ms)
+            await pipe.execute()
 
     async def beat(self) -> None:
         """Say this process is alive (for three heartbeats)."""

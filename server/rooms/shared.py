@@ -31,6 +31,7 @@ from datetime import timedelta
 from realtime import protocol
 from realtime.bus import RETRYABLE, Gap, GapReason, RedisBus, Subscription
 from realtime.fanout import Outbox
+from realtime.limits import ConnectionLimits
 from realtime.log import Event
 from realtime.room import Actor, Room, RoomError
 from realtime.views import render
@@ -75,6 +76,7 @@ class SharedRoom(LiveRoom):
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     commands: asyncio.Task[None] | None = None  # owner: reads the owner topic
     claiming: asyncio.Lock = field(default_factory=asyncio.Lock)  # one claim at a time (start-up and heartbeat)
+    limits: dict[int, ConnectionLimits] = field(default_factory=dict)  # owner: each person's, over processes
     claim_after: float = 0.0  # a replica leaves the lease alone until then (monotonic s): see _read_room
 
 
@@ -96,6 +98,8 @@ class SharedRoomService(RoomService):
         self._secret = settings.secret_key.encode()
         self._waiting: dict[str, asyncio.Future[dict[str, object]]] = {}
         self._dead: set[str] = set()  # processes whose heartbeat expired (their presence is ignored)
+        # This process's connections as counted in Redis: session and key.
+        self._counted: dict[Connection, tuple[int, str]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._counter = 0
 
@@ -141,6 +145,9 @@ class SharedRoomService(RoomService):
                     assert isinstance(live, SharedRoom)
                     await self._claim(live)
                 await self._drop_dead_processes()
+                await self.registry.refresh_connections(
+                    [(sid, c.actor.person_id, key) for c, (sid, key) in self._counted.items()]
+                )
                 visit_ids = [c.visit_id for live in self.rooms.values() for c in live.connections]
                 await self.database.write(attendance.touch_visits, visit_ids, store.to_time(time.time()))
                 await self._close_stale_visits()
@@ -467,14 +474,28 @@ class SharedRoomService(RoomService):
         except TimeoutError:
             raise RoomError("room_unavailable", "the room is not reachable right now; try again") from None
         self._admit(live, actor)
+        too_many = RoomError("too_many_connections", f"at most {MAX_CONNECTIONS_PER_PERSON} connections per person")
         if len(live.of_person(actor.person_id)) >= MAX_CONNECTIONS_PER_PERSON:
-            raise RoomError("too_many_connections", f"at most {MAX_CONNECTIONS_PER_PERSON} connections per person")
-        visit_id = await self.database.write(
-            attendance.open_visit, live.room.session_id, actor.person_id, "live", store.to_time(time.time())
-        )
+            raise too_many
+        self._counter += 1
+        key = f"{self.node}:{self._counter}"
+        if not await self._count_connection(live.room.session_id, actor.person_id, key):
+            raise too_many
+        try:
+            visit_id = await self.database.write(
+                attendance.open_visit, live.room.session_id, actor.person_id, "live", store.to_time(time.time())
+            )
+        except BaseException:
+            await self._uncount(live.room.session_id, actor.person_id, key)
+            raise
         connection = Connection(actor, outbox, visit_id)
+        self._counted[connection] = (live.room.session_id, key)
         async with live.lock:
-            self._admit(live, actor)
+            try:
+                self._admit(live, actor)
+            except RoomError:
+                await self._uncount(live.room.session_id, actor.person_id, self._counted.pop(connection)[1])
+                raise
             live.connections.add(connection)
             outbox.start()
             self._greet(live.room, connection, start)
@@ -485,6 +506,18 @@ class SharedRoomService(RoomService):
             else:
                 self._send_to_owner(live, PresenceJoin(t="join", node=self.node, actor=WireActor.of(actor)))
         return connection
+
+    async def _count_connection(self, session_id: int, person_id: int, key: str) -> bool:
+        """The cap on a person's connections to a room, across processes (in Redis; open if Redis is away)."""
+        try:
+            return await self.registry.admit_connection(session_id, person_id, key, MAX_CONNECTIONS_PER_PERSON)
+        except RETRYABLE as exc:
+            log.warning("connection cap not checked across processes (Redis: %s)", exc)
+            return True
+
+    async def _uncount(self, session_id: int, person_id: int, key: str) -> None:
+        with contextlib.suppress(*RETRYABLE):
+            await self.registry.drop_connection(session_id, person_id, key)
 
     def _admit(self, live: SharedRoom, actor: Actor) -> None:
         try:
@@ -510,6 +543,9 @@ class SharedRoomService(RoomService):
                 self._send_to_owner(live, PresenceLeave(t="leave", node=self.node, person_id=person_id))
             last_one = not live.of_person(person_id)
         await self.media.leave(live.room.session_id, connection)
+        counted = self._counted.pop(connection, None)
+        if counted is not None:
+            await self._uncount(counted[0], connection.actor.person_id, counted[1])
         if last_one:
             await self.database.write(attendance.close_visit, connection.visit_id, store.to_time(time.time()))
 
@@ -534,6 +570,14 @@ class SharedRoomService(RoomService):
         async with live.lock:
             if not live.owner:
                 return protocol.error("room_moved", "the room moved to another process; please try again", command.ref)
+            # Every command of the room passes here, whichever process the person is connected to: the
+            # person's own buckets (beside each connection's) make the limits hold across processes.
+            limits = live.limits.get(actor.person_id)
+            if limits is None:
+                limits = live.limits[actor.person_id] = ConnectionLimits(staff=actor.is_staff)
+            wait = limits.take(command.type)
+            if wait:
+                return protocol.error("rate_limited", f"too fast; try again in {wait:.1f} s", command.ref, wait)
             now = time.time()
             try:
                 await self._commit_and_send(live, live.room.decide(actor, command, now), now)

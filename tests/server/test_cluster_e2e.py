@@ -331,6 +331,29 @@ async def test_serve_with_two_workers_shares_rooms(cluster: Cluster, tmp_path: P
         node.stop()
 
 
+def test_signin_limit_holds_across_processes(cluster: Cluster) -> None:
+    """Wrong passwords spread over two processes count together: the limit's next attempt is refused on a third."""
+    from server.ratelimit import SIGNIN_FAILURES
+
+    email = "speaker@demo.forumlive.org"
+    for i in range(SIGNIN_FAILURES):
+        with httpx2.Client(base_url=cluster.nodes[i % 2].url) as http:
+            token = http.get("/api/auth/csrf").json()["csrf_token"]
+            wrong = http.post(
+                "/api/auth/signin",
+                json={"email": email, "password": "not-the-password"},
+                headers={"X-CSRF-Token": token},
+            )
+            assert wrong.status_code == 401
+    with httpx2.Client(base_url=cluster.nodes[2].url) as http:
+        token = http.get("/api/auth/csrf").json()["csrf_token"]
+        password = cluster.accounts[email]["password"]
+        blocked = http.post(
+            "/api/auth/signin", json={"email": email, "password": password}, headers={"X-CSRF-Token": token}
+        )
+    assert blocked.status_code == 429
+
+
 async def test_a_killed_process_has_its_visits_closed_and_its_people_gone(cluster: Cluster) -> None:
     """SIGKILL one process: its users leave presence on the others, its visits are closed at its last heartbeat."""
     sid = cluster.live_sessions()[0]

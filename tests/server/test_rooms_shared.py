@@ -295,3 +295,47 @@ async def test_dead_process_people_leave_and_its_visits_close(database: Database
             await asyncio.sleep(0.1)
     assert visit.left_at == visit.last_seen_at
     assert not isinstance(a.rooms[sid], SharedRoom) or a.rooms[sid].owner
+
+
+async def test_rate_limits_hold_across_processes(database: Database, services) -> None:  # noqa: ANN001
+    """One person with a connection on each of two processes gets one chat burst, not two: the owner keeps
+    each person's buckets, and every command passes through it."""
+    a, b, _ = services
+    sid = seed(database)
+    mo = Viewer(MODERATOR)
+    await connect(a, sid, mo)
+    on_a, on_b = Viewer(ANA), Viewer(ANA)
+    live_a, conn_a = await connect(a, sid, on_a)
+    live_b, conn_b = await connect(b, sid, on_b)
+    answers = []
+    for i in range(4):  # a burst of 5 allowed per person; each connection alone would allow 5 more
+        for service, live, conn, viewer, where in ((a, live_a, conn_a, on_a, "a"), (b, live_b, conn_b, on_b, "b")):
+            ref = f"{where}{i}"
+            await send(service, live, conn, json.dumps({"type": "chat.send", "text": ref, "ref": ref}))
+            reply = viewer.reply(ref)
+            answers.append(reply["type"] if reply["type"] == "ack" else reply["code"])
+    assert answers.count("ack") == 5
+    assert answers.count("rate_limited") == 3
+    await mo.until(lambda: len(mo.chat()) == 5)
+
+
+async def test_connection_cap_holds_across_processes(database: Database, services) -> None:  # noqa: ANN001
+    """At most five connections per person and room, counted over all processes; a freed one can be reused."""
+    from realtime.room import RoomError
+    from server.rooms.service import MAX_CONNECTIONS_PER_PERSON
+
+    a, b, c = services
+    sid = seed(database)
+    await connect(a, sid, Viewer(MODERATOR))
+    held = []
+    for i in range(MAX_CONNECTIONS_PER_PERSON):
+        service = (a, b)[i % 2]
+        held.append((service, *await connect(service, sid, Viewer(ANA))))
+    live_c = await c.room(sid)
+    await asyncio.wait_for(live_c.ready.wait(), 10)
+    with pytest.raises(RoomError) as refused:
+        await c.join(live_c, ANA, Viewer(ANA).outbox(), HELLO)
+    assert refused.value.code == "too_many_connections"
+    service, live, connection = held[0]
+    await service.leave(live, connection)
+    await connect(c, sid, Viewer(ANA))
