@@ -172,3 +172,34 @@ def test_bad_cafe_input_is_refused_without_change(app: Starlette, client: TestCl
     with room_socket(client, cafe["plain"]) as ws:
         next_of(ws, "welcome")
         assert error_of(ws, {"type": "cafe.table.add", "topic": "x", "seats": 2}) == "invalid"
+
+
+def test_a_running_round_ends_on_time_after_a_restart(
+    app: Starlette, client: TestClient, settings: Settings, cafe: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seats and a running round survive a restart; the new process's clock ends the round and rotates."""
+    monkeypatch.setattr(cafe_room, "MIN_LEFT_S", 2.0)
+    sid = cafe["session"]
+    with ExitStack() as stack:
+        org = stack.enter_context(room_socket(client, sid))
+        next_of(org, "welcome")
+        for topic in ("Water", "Energy"):
+            done(org, {"type": "cafe.table.add", "topic": topic, "seats": 2}, topic)
+        a, b = (stack.enter_context(room_socket(client, sid, cookie=c)) for c in cafe["people"][:2])
+        for ws in (a, b):
+            next_of(ws, "welcome")
+        done(org, {"type": "cafe.seat"}, "seat")
+        done(org, {"type": "cafe.round.start", "duration_s": 60}, "start")
+        done(org, {"type": "cafe.round.adjust", "delta_s": -57}, "shorten")  # about 3 s left
+    # The first process's clock stops (as if it had died); a second process takes over from the database.
+    client.portal.call(app.state.rooms.cafes.stop)
+    with TestClient(create_app(settings), base_url=BASE_URL) as again:
+        with room_socket(again, sid, cookie=cafe["people"][0]) as ws:
+            snap = next_of(ws, "welcome")["snapshot"]["cafe"]
+            assert snap["phase"] == "round" and len(snap["seated"]) == 2
+            tables = {s["person_id"]: s["table_id"] for s in snap["seated"]}
+            ended = next_of(ws, "cafe.round")
+            while ended["data"]["state"] != "ended":
+                ended = next_of(ws, "cafe.round")
+            moves = {m["person_id"]: m["table_id"] for m in next_of(ws, "cafe.seated")["data"]["moves"]}
+    assert all(moves[p] != t for p, t in tables.items())
