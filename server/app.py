@@ -25,7 +25,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from server import api, pages
+from server import api, metrics, pages
 from server.captions import CaptionService
 from server.errors import ForumliveError, TooManyRequests
 from server.ratelimit import SIGNIN_FAILURES, SIGNIN_WINDOW_S, AttemptLimiter, RedisAttemptLimiter
@@ -178,6 +178,7 @@ def create_app(settings: Settings, *, migrate_on_start: bool = True) -> Starlett
     routes = [
         *api.routes(),
         Route("/api/openapi.json", api.openapi_document, methods=["GET"]),
+        Route("/metrics", metrics.metrics, methods=["GET"]),
         *pages.routes(),
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]

@@ -95,6 +95,9 @@ class RoomService:
         self.rooms: dict[int, LiveRoom] = {}
         self._loading = asyncio.Lock()
         self._heartbeat: asyncio.Task[None] | None = None
+        # For /metrics: events delivered to this process's connections, and connections cut for falling behind.
+        self.events_delivered = 0
+        self.slow_consumers = 0
 
     async def start(self) -> None:
         closed = await self.database.write(attendance.close_stale_visits)
@@ -276,6 +279,7 @@ class RoomService:
         if not events:
             return
         self.cafes.on_events(live, events)
+        self.events_delivered += len(events)
         for connection in list(live.connections):
             if connection is skip or connection.outbox.closed:
                 continue
@@ -283,11 +287,16 @@ class RoomService:
                 for event in events:
                     connection.outbox.put(render(live.room, event, connection.actor))
             except SlowConsumer:
+                self.slow_consumers += 1
                 asyncio.create_task(connection.outbox.close(CloseCode.SLOW_CONSUMER, "fell behind; resume"))
 
     def present(self, live: LiveRoom) -> int:
         """People present in a room now."""
         return len(live.room.members)
+
+    def owns(self, live: LiveRoom) -> bool:
+        """Whether this process runs the room's state machine (with one process: always)."""
+        return True
 
     async def _touch_visits(self) -> None:
         while True:

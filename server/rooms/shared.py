@@ -98,6 +98,7 @@ class SharedRoomService(RoomService):
         self._secret = settings.secret_key.encode()
         self._waiting: dict[str, asyncio.Future[dict[str, object]]] = {}
         self._dead: set[str] = set()  # processes whose heartbeat expired (their presence is ignored)
+        self.bus_gaps: Counter[str] = Counter()  # for /metrics: gaps seen on the rooms' topics, by reason
         # This process's connections as counted in Redis: session and key.
         self._counted: dict[Connection, tuple[int, str]] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -289,6 +290,7 @@ class SharedRoomService(RoomService):
         async for item in subscription:
             try:
                 if isinstance(item, Gap):
+                    self.bus_gaps[item.reason.value] += 1
                     if item.reason in (GapReason.RESET, GapReason.UNAVAILABLE):
                         # Redis lost its keys (leases too): leave the owner time to claim its rooms again, so
                         # that a restart of Redis does not move every room and resync every client.
@@ -655,6 +657,9 @@ class SharedRoomService(RoomService):
             if event.kind == "participant.removed":
                 for other in live.of_person(event.data["person_id"]):
                     asyncio.create_task(other.outbox.close(CloseCode.FORBIDDEN, "removed by a moderator"))
+
+    def owns(self, live: LiveRoom) -> bool:
+        return isinstance(live, SharedRoom) and live.owner
 
     def present(self, live: LiveRoom) -> int:
         """People present in the room (the owner counts them; a replica knows the announced roster)."""

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -232,6 +233,11 @@ async def test_clients_on_three_processes_see_the_same_chat_and_votes_in_the_sam
         await mo.until(lambda: mo.state.view["count"] == 3)
     votes = cluster.sql(f"SELECT count(*) FROM question_vote WHERE question_id = {question['id']}")
     assert votes == [(3,)]
+    # Each process reports its part: the first owns the room, the others hold replicas.
+    owner, replica = httpx2.get(f"{a.url}/metrics").text, httpx2.get(f"{b.url}/metrics").text
+    assert re.search(r'^forumlive_rooms\{role="owner"\} [1-9]', owner, re.MULTILINE)
+    assert re.search(r'^forumlive_rooms\{role="replica"\} [1-9]', replica, re.MULTILINE)
+    assert re.search(r"^forumlive_bus_pending 0$", replica, re.MULTILINE)
 
 
 async def test_a_client_resumes_on_another_process_without_loss(cluster: Cluster) -> None:
