@@ -372,12 +372,17 @@ def _on_note_insight(room: Room, cafe: CafeState, actor: Actor, command: p.MarkC
 
 
 def _on_broadcast(room: Room, cafe: CafeState, actor: Actor, command: p.CafeBroadcast, now: float) -> list[Event]:
+    """A moderator speaks to every table (taking over from another), or any moderator ends the broadcast."""
     _staff(actor)
-    if (cafe.broadcaster == actor.person_id) == command.on:
-        return []
-    if not command.on and cafe.broadcaster is None:
-        return []
-    data = {"person_id": actor.person_id if command.on else cafe.broadcaster, "name": actor.name, "on": command.on}
+    if command.on:
+        if cafe.broadcaster == actor.person_id:
+            return []
+        data = {"person_id": actor.person_id, "name": actor.name, "on": True}
+    else:
+        if cafe.broadcaster is None:
+            return []
+        name = room.names.get(cafe.broadcaster, f"Person {cafe.broadcaster}")
+        data = {"person_id": cafe.broadcaster, "name": name, "on": False}
     return [Event("cafe.broadcast", data, durable=False)]
 
 

@@ -207,8 +207,10 @@ class CafeDriver:
         joined = [p["id"] for e in events if e.kind == "presence.changed" for p in e.data["joined"]]
         if joined:
             self._spawn(self._load_profiles(room, joined))
-        if any(e.kind in ("cafe.round", "presence.changed") for e in events):
-            self._set_clock(live)
+        if any(e.kind == "cafe.round" for e in events):
+            self._set_clock(live)  # a round started, changed or ended
+        elif joined and (room.session_id not in self.clocks or self.clocks[room.session_id].done()):
+            self._set_clock(live)  # someone arrived in a room rebuilt with a running round
 
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.create_task(coroutine)
