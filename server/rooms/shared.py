@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from realtime import protocol
-from realtime.bus import RETRYABLE, Gap, GapReason, RedisBus, Subscription
+from realtime.bus import RETRYABLE, BusClosed, Gap, GapReason, RedisBus, Subscription
 from realtime.fanout import Outbox
 from realtime.limits import ConnectionLimits
 from realtime.log import Event
@@ -59,8 +59,9 @@ log = logging.getLogger("forumlive.cluster")
 
 # A forwarded command unanswered after this long gets an error (the owner may be changing).
 FORWARD_TIMEOUT_S = 10.0
-# A replica waits this long for the owner's state before a connection is turned away (1013, try again).
-READY_TIMEOUT_S = 15.0
+# A replica waits this long for the owner's state before a connection is turned away (1013, try again);
+# longer than a lease and a heartbeat (10 + 5 s by default), the most a takeover takes.
+READY_TIMEOUT_S = 30.0
 # Visits not refreshed for this many heartbeats belong to a dead process.
 STALE_HEARTBEATS = 3
 
@@ -361,10 +362,12 @@ class SharedRoomService(RoomService):
     # Messages to the owner ---------------------------------------------------------------------------
 
     def _send_to_owner(self, live: SharedRoom, message: cluster._Wire) -> None:
-        self.bus.publish(cluster.owner_topic(live.room.session_id), cluster.dumps(message))
+        with contextlib.suppress(BusClosed):  # shutting down: the others see this process's heartbeat stop
+            self.bus.publish(cluster.owner_topic(live.room.session_id), cluster.dumps(message))
 
     def _publish(self, live: SharedRoom, message: cluster._Wire) -> None:
-        self.bus.publish(cluster.room_topic(live.room.session_id), cluster.dumps(message))
+        with contextlib.suppress(BusClosed):
+            self.bus.publish(cluster.room_topic(live.room.session_id), cluster.dumps(message))
 
     def _sync_presence(self, live: SharedRoom) -> None:
         people = [WireActor.of(c.actor) for c in live.connections]
