@@ -392,10 +392,16 @@ def _on_plenary(room: Room, cafe: CafeState, actor: Actor, command: p.CafePlenar
         raise _error("invalid", "end the round before the plenary")
     if command.table_id is not None:
         _table(cafe, command.table_id)
-    return [
-        Event("cafe.plenary", {"reporting_table_id": command.table_id}),
-        room._moderated(actor, "cafe.plenary", now, table_id=command.table_id),
-    ]
+    events = [Event("cafe.plenary", {"reporting_table_id": command.table_id})]
+    # The table reporting back speaks from the stage, where every table hears it: its host steps up and
+    # the previous reporter's host steps down (a table without a host present: the moderator invites someone).
+    before = cafe.host_of(cafe.reporting_table_id) if cafe.reporting_table_id in cafe.tables else None
+    now_host = cafe.host_of(command.table_id) if command.table_id is not None else None
+    if before is not None and before != now_host and before in room.stage:
+        events.append(Event("stage.left", {"person_id": before}))
+    if now_host is not None and now_host in room.members and now_host not in room.stage:
+        events.append(Event("stage.joined", {"person_id": now_host, "name": room.members[now_host].name}))
+    return [*events, room._moderated(actor, "cafe.plenary", now, table_id=command.table_id)]
 
 
 _HANDLERS: dict[type, Any] = {

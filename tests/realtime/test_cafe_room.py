@@ -173,3 +173,6 @@ def test_snapshot_plus_events_equals_a_fresh_snapshot():
     fresh["cafe"].pop("now")
     assert client.view == fresh
     assert fresh["cafe"]["phase"] == "plenary" and fresh["cafe"]["reporting_table_id"] == first
+    assert [s["id"] for s in fresh["stage"]] == [HOST.person_id], "the reporting table's host speaks from the stage"
+    h.do(MOD, {"type": "cafe.plenary", "table_id": second})  # a table without a host: the host steps down
+    assert snapshot(h.room, viewer)["stage"] == []
