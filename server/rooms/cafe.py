@@ -244,7 +244,10 @@ class CafeDriver:
             async with live.lock:
                 now = time.time()
                 try:
-                    await self.service._commit_and_send(live, cafe_room.tick(live.room, now), now)
+                    # Rotating hundreds of people takes a fraction of a second: off the event loop (the room's
+                    # lock keeps its state still meanwhile).
+                    events = await asyncio.to_thread(cafe_room.tick, live.room, now)
+                    await self.service._commit_and_send(live, events, now)
                 except Exception:
                     log.exception("café clock of session %s", live.room.session_id)
                     await asyncio.sleep(1.0)
