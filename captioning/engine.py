@@ -12,6 +12,9 @@ from typing import Protocol
 import numpy as np
 
 SAMPLE_RATE_HZ = 16_000
+MAX_CONTEXT_S = 30.0  # what Whisper's encoder takes: a call's audio is padded (or cut) to this
+FRAMES_PER_S = 100  # mel frames per second of audio
+CONTEXT_PAD_S = 1.0  # silence the encoder sees after the audio when its input is shortened
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,19 @@ class TranscribeOptions:
     task: str = "transcribe"  # or "translate" (to English)
     beam_size: int = 1
     max_new_tokens: int = 64  # caps the repetition loops Whisper falls into on hard audio
+    # The encoder sees the audio plus 1 s, rounded up to whole seconds, but at least this much (None: always
+    # the 30 s Whisper was trained on). Whisper pads every call to 30 s, and the encoder's cost grows with its
+    # input, so a streaming window of a few seconds pays for 30 s unless this is set. Engines that cannot
+    # shorten the encoder's input ignore it.
+    min_context_s: float | None = None
+
+
+def context_frames(audio_s: float, min_context_s: float | None) -> int | None:
+    """Mel frames (100 per second) the encoder is given for ``audio_s`` of audio, or None for the full 30 s."""
+    if min_context_s is None:
+        return None
+    seconds = max(float(np.ceil(audio_s + CONTEXT_PAD_S)), min_context_s)
+    return None if seconds >= MAX_CONTEXT_S else int(seconds * FRAMES_PER_S)
 
 
 class Engine(Protocol):

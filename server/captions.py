@@ -33,6 +33,7 @@ import numpy as np
 from captioning.audio import pcm16_to_float, resample, to_mono
 from captioning.engine import SAMPLE_RATE_HZ, Engine, TranscribeOptions, whisper_language
 from captioning.processor import CaptionOptions, StreamingProcessor, Update
+from captioning.vad import SpeechTrack
 from realtime.media.tap import AudioTap, PcmChunk
 from realtime.room import CaptionTrack
 from server.errors import InvalidInput
@@ -122,8 +123,12 @@ class CaptionService:
         models_dir: Path | None = None,
         workers: int = 1,
         translate: bool = True,
+        vad: bool = True,
     ) -> None:
         self.rooms = rooms
+        # Silero VAD per stream: steps without speech skip the engine, words placed where no one spoke are
+        # dropped. Off: the processor's energy threshold decides (tests whose stand-in engine hears nothing).
+        self.vad = vad
         self.model = model
         self.options = options or CaptionOptions()
         self.engine_name = engine
@@ -274,7 +279,8 @@ class CaptionService:
             status = StreamStatus(session_id, source.speaker_id, source.name, track)
             key = (session_id, source.speaker_id, source.name, track + tag)
             self.streams[key] = status
-            tracks.append(Track(StreamingProcessor(engine, self.options, options), speaker, status, key))
+            processor = StreamingProcessor(engine, self.options, options, vad=SpeechTrack() if self.vad else None)
+            tracks.append(Track(processor, speaker, status, key))
         return tracks
 
     def _forget(self, tracks: list[Track]) -> None:

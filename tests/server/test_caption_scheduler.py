@@ -49,7 +49,7 @@ async def _speech(stream: int, seconds: float) -> AsyncIterator[PcmChunk]:
 def test_streams_take_turns_and_steps_lengthen_under_load(app: Starlette, client: TestClient) -> None:
     sign_in_organizer(app, client)
     session_id = make_session(client, make_forum(client)["id"], status="live")["id"]
-    service = CaptionService(app.state.rooms, "tiny.en", workers=1)
+    service = CaptionService(app.state.rooms, "tiny.en", workers=1, vad=False)
     engine = SlowEngine()
     service._engine = engine  # the seam: no model is loaded
     lags: dict[str, list[float]] = {"Speaker 0": [], "Speaker 1": [], "Speaker 2": []}
@@ -88,7 +88,7 @@ def test_streams_take_turns_and_steps_lengthen_under_load(app: Starlette, client
 def test_status_reports_each_stream(app: Starlette, client: TestClient) -> None:
     sign_in_organizer(app, client)
     session_id = make_session(client, make_forum(client)["id"], status="live")["id"]
-    service = CaptionService(app.state.rooms, "tiny.en", workers=1)
+    service = CaptionService(app.state.rooms, "tiny.en", workers=1, vad=False)
     service._engine = SlowEngine()
     seen: list[list[dict[str, Any]]] = []
 

@@ -15,6 +15,7 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from captioning.engine import SAMPLE_RATE_HZ
+from captioning.processor import CaptionOptions
 from server.captions import CaptionService, Speaker
 from server.rooms.store import transcript
 from tests.conftest import make_forum, make_session, sign_in_organizer
@@ -31,6 +32,8 @@ ENGLISH = [
     [(0.0, 0.4, " Hello"), (0.4, 0.8, " to"), (0.8, 1.4, " everyone.")],
     [(0.0, 0.4, " Hello"), (0.4, 0.8, " to"), (0.8, 1.4, " everyone.")],
 ]
+# The scripts above have a hypothesis for each second of the three played.
+ONE_SECOND_STEPS = CaptionOptions(step_s=1.0)
 
 
 def _speech(seconds: float = 3.0) -> np.ndarray:
@@ -49,7 +52,7 @@ def _play(
     """Play three seconds into a live session of ``language``; returns the session and the room's events."""
     sign_in_organizer(app, client)
     session_id = make_session(client, make_forum(client)["id"], status="live", language=language)["id"]
-    service = CaptionService(app.state.rooms, model, workers=1, translate=translate)
+    service = CaptionService(app.state.rooms, model, ONE_SECOND_STEPS, workers=1, translate=translate, vad=False)
     service._engine = engine  # the seam: no model is loaded
 
     async def run() -> list[Any]:
@@ -91,7 +94,7 @@ def test_viewers_receive_both_tracks(app: Starlette, client: TestClient) -> None
     """A viewer's socket gets the finals of both tracks, told apart by ``track``."""
     sign_in_organizer(app, client)
     session_id = make_session(client, make_forum(client)["id"], status="live", language="es")["id"]
-    service = CaptionService(app.state.rooms, "base", workers=1)
+    service = CaptionService(app.state.rooms, "base", ONE_SECOND_STEPS, workers=1, vad=False)
     service._engine = ScriptedEngine({"transcribe": list(SPANISH), "translate": list(ENGLISH)})
     with room_socket(client, session_id) as ws:
         next_of(ws, "welcome")
@@ -158,7 +161,7 @@ def test_translation_status_is_its_own_stream(app: Starlette, client: TestClient
     """The scheduler's status lists the translation as a stream of its own, with its engine time."""
     sign_in_organizer(app, client)
     session_id = make_session(client, make_forum(client)["id"], status="live", language="fr")["id"]
-    service = CaptionService(app.state.rooms, "base", workers=1)
+    service = CaptionService(app.state.rooms, "base", ONE_SECOND_STEPS, workers=1, vad=False)
     service._engine = ScriptedEngine({"transcribe": list(SPANISH), "translate": list(ENGLISH)})
     seen: list[dict[str, Any]] = []
 
