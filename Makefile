@@ -30,6 +30,7 @@ lint: install
 
 bench: install
 	$(PY) bench/fanout/run.py
+	$(PY) bench/scaleout/run.py
 	$(PY) bench/relay/run.py
 	$(PY) bench/report/run.py
 	$(PY) bench/captions/run.py

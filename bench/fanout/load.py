@@ -24,6 +24,7 @@ class Stats:
         self.latencies: list[float] = []
         self.received = 0
         self.failed: list[str] = []
+        self.never_joined = 0
 
 
 def _mark(frame: str) -> float | None:
@@ -45,6 +46,29 @@ async def viewer(
     total: int,
     sockets: list[ClientConnection],
 ) -> None:
+    joined = [False]
+    try:
+        await _view(url, headers, origin, mode, stats, ready, connected, total, sockets, joined)
+    except Exception as exc:  # noqa: BLE001 - counted: a viewer that failed to join or was cut off
+        stats.failed.append(type(exc).__name__ + ": " + str(exc)[:80])
+        if not joined[0]:
+            stats.never_joined += 1
+            if connected[0] + stats.never_joined == total:
+                ready.set()  # nobody else is coming: measure with those who made it
+
+
+async def _view(
+    url: str,
+    headers: dict[str, str],
+    origin: str,
+    mode: str,
+    stats: Stats,
+    ready: asyncio.Event,
+    connected: list[int],
+    total: int,
+    sockets: list[ClientConnection],
+    joined: list[bool],
+) -> None:
     async with connect(
         url,
         origin=origin,
@@ -57,8 +81,9 @@ async def viewer(
         await ws.send('{"type":"hello","v":1}' if mode == "room" else "view")
         await ws.recv()  # welcome
         sockets.append(ws)
+        joined[0] = True
         connected[0] += 1
-        if connected[0] == total:
+        if connected[0] + stats.never_joined == total:
             ready.set()
         beat = asyncio.create_task(_heartbeat(ws)) if mode == "room" else None
         try:

@@ -42,9 +42,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def seed(data_dir: Path, viewers: int) -> tuple[int, list[str], str]:
+def seed(data_dir: Path, viewers: int, database_url: str | None = None) -> tuple[int, list[str], str]:
     """A live session, an organizer (the publisher) and N viewer accounts; returns signed cookies."""
-    settings = load_settings(environ={}, env_file=None, data_dir=data_dir)
+    settings = load_settings(environ={}, env_file=None, data_dir=data_dir, database_url=database_url)
     database = Database(settings.effective_database_url)
     migrate.upgrade(database.engine)
 
@@ -88,13 +88,19 @@ def seed(data_dir: Path, viewers: int) -> tuple[int, list[str], str]:
 LOAD_PROCESSES = 2
 
 
-def run_load(common: list[str], viewers: int, duration: float) -> dict:
-    """Start the load processes, let them connect, then publish; merge what they measured."""
+def run_load(common: list[str] | list[list[str]], viewers: int, duration: float) -> dict:
+    """Start the load processes, let them connect, then publish; merge what they measured.
+
+    ``common`` is the load processes' arguments, or one list per load process (their viewers may then
+    talk to different servers); the first process also publishes.
+    """
+    per_process = common if common and isinstance(common[0], list) else [common] * LOAD_PROCESSES
     per = -(-viewers // LOAD_PROCESSES)
     procs = []
     for index in range(LOAD_PROCESSES):
         first, count = index * per, min(per, viewers - index * per)
-        args = [*common, "--first", str(first), "--viewers", str(count), "--duration", str(duration)]
+        own = per_process[index]
+        args = [*own, "--first", str(first), "--viewers", str(count), "--duration", str(duration)]
         if index == 0:
             args.append("--publish")
         procs.append(
@@ -138,6 +144,7 @@ def run_load(common: list[str], viewers: int, duration: float) -> dict:
         "delivered_per_s": round(received / duration, 1),
         "connect_s": max(part["connect_s"] for part in parts),
         "failed_viewers": sum(part["failed_viewers"] for part in parts),
+        "failures": sorted({f for part in parts for f in part.get("failures", [])})[:5],
     }
 
 
@@ -209,7 +216,7 @@ def measure_bare(viewers: int, duration: float, rate: float) -> dict:
     return _measure(server, common, viewers, duration)
 
 
-def _measure(server: subprocess.Popen, common: list[str], viewers: int, duration: float) -> dict:
+def _measure(server: subprocess.Popen, common: list[str] | list[list[str]], viewers: int, duration: float) -> dict:
     """Run the load against a started server, sampling its memory; stop the server afterwards."""
     try:
         idle = rss_bytes(server.pid)

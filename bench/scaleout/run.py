@@ -1,0 +1,164 @@
+"""bench/scaleout: caption-sized events from one publisher to N viewers spread over several server
+processes that share the room through Redis (PostgreSQL for storage), against the single-process
+figure from bench/fanout measured in the same run.
+
+    python bench/scaleout/run.py [--viewers 10000] [--processes 2] [--duration 30] [--rate 5]
+
+The publisher's process owns the room (it opens the room first); viewers are split evenly over the
+processes, so half of them get each event through Redis (owner → stream → replica → socket). Redis
+and PostgreSQL are throw-away servers started from the installed binaries (as the tests do).
+
+Writes bench/results/scaleout.json; ``summary`` holds viewers, processes, p99_ms, lost and
+single_process_p99_ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from bench.common import table, write_results  # noqa: E402
+from bench.fanout.run import free_port, measure_room, run_load, seed, wait_up  # noqa: E402
+from tests.services import create_database, postgres_server, redis_process  # noqa: E402
+
+
+async def open_room(url: str, origin: str, cookie: str) -> None:
+    """Connect once as the publisher so that this process takes the room's lease (it owns the room)."""
+    from websockets.asyncio.client import connect
+
+    async with connect(url, origin=origin, additional_headers={"Cookie": f"forumlive_session={cookie}"}) as ws:
+        await ws.send('{"type":"hello","v":1}')
+        welcome = json.loads(await ws.recv())
+        if welcome.get("type") != "welcome":
+            raise RuntimeError(f"the room did not open: {welcome}")
+
+
+def measure_cluster(viewers: int, processes: int, duration: float, rate: float) -> dict:
+    with tempfile.TemporaryDirectory() as tmp, postgres_server() as pg, redis_process() as redis:
+        database_url = create_database(pg, "scaleout")
+        data_dir = Path(tmp) / "data"
+        session_id, cookies, publisher = seed(data_dir, viewers, database_url)
+        cookie_file = Path(tmp) / "cookies.txt"
+        cookie_file.write_text("\n".join(cookies))
+        ports = [free_port() for _ in range(processes)]
+        origins = [f"http://127.0.0.1:{port}" for port in ports]
+        env = {
+            **os.environ,
+            "FORUMLIVE_DATA_DIR": str(data_dir),
+            "FORUMLIVE_DATABASE_URL": database_url,
+            "FORUMLIVE_REDIS_URL": redis.url,
+            "FORUMLIVE_ALLOWED_ORIGINS": ",".join(origins),
+            "FORUMLIVE_LIVE_CAPTIONS": "0",
+        }
+        forumlive = str(Path(sys.executable).parent / "forumlive")
+        servers = [
+            subprocess.Popen(
+                [forumlive, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
+            for port in ports
+        ]
+        try:
+            for port, server in zip(ports, servers, strict=True):
+                wait_up(f"http://127.0.0.1:{port}/healthz", server)
+            urls = [f"ws://127.0.0.1:{port}/ws/sessions/{session_id}" for port in ports]
+            asyncio.run(open_room(urls[0], origins[0], publisher))
+            common = [
+                [
+                    "--url",
+                    urls[i % processes],
+                    "--origin",
+                    origins[i % processes],
+                    "--mode",
+                    "room",
+                    "--cookies",
+                    str(cookie_file),
+                    "--publisher-cookie",
+                    publisher,
+                    "--rate",
+                    str(rate),
+                ]
+                for i in range(2)  # bench/fanout's two load processes: the first publishes, to the owner
+            ]
+            return run_load(common, viewers, duration)
+        finally:
+            for server in servers:
+                server.terminate()
+            for server in servers:
+                server.wait(timeout=30)
+
+
+def attempt(
+    setup: str, viewers: int, measure: Callable[[int, float, float], dict], duration: float, rate: float
+) -> dict:
+    """One measurement; a run that cannot complete (the machine too small for N) is a row that says why."""
+    try:
+        return {"setup": setup, **measure(viewers, duration, rate)}
+    except (RuntimeError, TimeoutError, OSError) as exc:
+        reason = str(exc).strip().splitlines()[-1][:300] if str(exc).strip() else type(exc).__name__
+        print(f"  did not complete: {reason}", flush=True)
+        return {"setup": setup, "viewers": viewers, "error": reason}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--viewers", type=int, default=10_000)
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--duration", type=float, default=30.0)
+    parser.add_argument("--rate", type=float, default=5.0)
+    args = parser.parse_args()
+    if args.processes != 2:
+        parser.error("--processes: 2 for now (the two load processes each talk to one server process)")
+    print(f"measuring one process (bench/fanout's room) with {args.viewers} viewers ...", flush=True)
+    single = attempt("1 process (SQLite, in-process)", args.viewers, measure_room, args.duration, args.rate)
+    print(f"measuring {args.processes} processes (Redis, PostgreSQL) with {args.viewers} viewers ...", flush=True)
+    shared = attempt(
+        f"{args.processes} processes (Redis, PostgreSQL)",
+        args.viewers,
+        lambda n, d, r: measure_cluster(n, args.processes, d, r),
+        args.duration,
+        args.rate,
+    )
+    rows = [single, shared]
+    columns = [
+        "setup",
+        "viewers",
+        "failed_viewers",
+        "sent",
+        "lost",
+        "p50_ms",
+        "p99_ms",
+        "max_ms",
+        "delivered_per_s",
+        "connect_s",
+    ]
+    print(table(rows, columns))
+    summary = {
+        "viewers": args.viewers,
+        "processes": args.processes,
+        "p50_ms": shared.get("p50_ms"),
+        "p99_ms": shared.get("p99_ms"),
+        "max_ms": shared.get("max_ms"),
+        "lost": shared.get("lost"),
+        "delivered_per_s": shared.get("delivered_per_s"),
+        "single_process_p99_ms": single.get("p99_ms"),
+        "single_process_lost": single.get("lost"),
+        "single_process_delivered_per_s": single.get("delivered_per_s"),
+        "rate_per_s": args.rate,
+        "duration_s": args.duration,
+    }
+    path = write_results("scaleout", summary, rows)
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
