@@ -22,7 +22,7 @@ import io
 import logging
 import time
 import wave
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -75,6 +75,7 @@ class StreamStatus:
     busy_s: float = 0.0  # engine time spent
     waited_s: float = 0.0  # time spent waiting for a worker slot
     steps: int = 0
+    greedy_steps: int = 0  # steps decoded greedily because others were waiting
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -87,6 +88,7 @@ class StreamStatus:
             "rtf": round(self.busy_s / self.audio_s, 3) if self.audio_s else None,
             "waited_s": round(self.waited_s, 1),
             "steps": self.steps,
+            "greedy_steps": self.greedy_steps,
         }
 
 
@@ -141,6 +143,7 @@ class CaptionService:
         # the semaphore serves waiters in order, so streams take turns (round robin).
         self.workers = workers
         self._slots = asyncio.Semaphore(workers)
+        self._waiting = 0  # steps waiting for a slot
         self.streams: dict[tuple[int, int | None, str, str], StreamStatus] = {}
 
     async def engine(self) -> Engine:
@@ -176,14 +179,25 @@ class CaptionService:
             log.info("converted %s for openai-whisper into %s in %.1f s", info.name, checkpoint, result.seconds)
         return checkpoint
 
-    async def _step(self, work: Callable[[], Update], status: StreamStatus) -> Update:
-        """Run one processor step in a worker slot, taking turns with the other streams."""
+    async def _step(self, processor: StreamingProcessor, work: str, status: StreamStatus) -> Update:
+        """Run one processor step (``process`` or ``finish``) in a worker slot, taking turns with the other
+        streams. While other steps wait for a slot, this one decodes greedily instead of with the beam:
+        quality gives way first, then steps lengthen."""
         waited = time.monotonic()
-        async with self._slots:
+        self._waiting += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self._waiting -= 1
+        try:
             began = time.monotonic()
             status.waited_s += began - waited
-            update = await anyio.to_thread.run_sync(work)
+            processor.beam_size = 1 if self._waiting else processor.options.beam_size
+            status.greedy_steps += self._waiting > 0
+            update = await anyio.to_thread.run_sync(getattr(processor, work))
             status.busy_s += time.monotonic() - began
+        finally:
+            self._slots.release()
         status.steps += 1
         return update
 
@@ -301,7 +315,7 @@ class CaptionService:
         done. Each track waits for a worker slot of its own: translating doubles a source's engine time."""
 
         async def advance(track: Track) -> None:
-            update = await self._step(getattr(track.processor, work), track.status)
+            update = await self._step(track.processor, work, track.status)
             if heard_at is not None:
                 track.status.lag_s = max(0.0, time.time() - heard_at)
             lag_s = track.status.lag_s if heard_at is not None else None

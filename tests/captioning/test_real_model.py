@@ -60,9 +60,6 @@ def test_the_packaged_model_is_found_and_unknown_ones_are_explained() -> None:
 CLIPS = ["jfk.wav", "libri_0870.wav", "libri_0880.wav"]
 # Absolute bound on the streaming WER pooled over CLIPS (measured: 0.06, the same as offline).
 STREAMING_WER_BOUND = 0.12
-# The same for the live default (0.75 s steps, a 10 s encoder input, Silero VAD; measured 0.096): it trades
-# words for latency (bench/captions).
-LIVE_WER_BOUND = 0.15
 
 
 def pooled_wer(engine: FasterWhisperEngine, options: CaptionOptions, vad: bool) -> tuple[float, float]:
@@ -90,10 +87,12 @@ def test_streaming_is_within_ten_percent_of_offline_on_real_speech(engine: Faste
     assert streaming_wer <= STREAMING_WER_BOUND
 
 
-def test_the_live_default_stays_under_its_bound(engine: FasterWhisperEngine) -> None:
-    """What the server runs (CaptionOptions() and a Silero VAD per stream, audio in 0.75 s steps)."""
+def test_the_live_default_is_within_ten_percent_of_offline(engine: FasterWhisperEngine) -> None:
+    """What the server runs when it keeps up (CaptionOptions(): 0.75 s steps, the encoder given the window plus
+    1 s but at least 10 s, beam 3; a Silero VAD per stream), on the same clips (measured 0.04 against 0.06)."""
     offline_wer, streaming_wer = pooled_wer(engine, CaptionOptions(), vad=True)
-    assert streaming_wer <= LIVE_WER_BOUND, (streaming_wer, offline_wer)
+    assert streaming_wer <= offline_wer * 1.10 + 1e-9, (streaming_wer, offline_wer)
+    assert streaming_wer <= STREAMING_WER_BOUND
 
 
 def test_a_shorter_encoder_input_still_hears_the_words(engine: FasterWhisperEngine) -> None:

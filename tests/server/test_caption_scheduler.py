@@ -30,11 +30,13 @@ class SlowEngine:
 
     def __init__(self) -> None:
         self.calls: list[tuple[int, float]] = []  # (stream, seconds of audio in the window)
+        self.beams: list[int] = []
 
     def transcribe(self, audio: np.ndarray, options: TranscribeOptions) -> list[Segment]:
         time.sleep(CALL_S)
         stream = round(float(np.abs(audio).max()) * 10) - 1
         self.calls.append((stream, len(audio) / SAMPLE_RATE))
+        self.beams.append(options.beam_size)
         word = Word(0.0, 0.5, f" s{stream}")
         return [Segment(0.0, 0.5, word.text, (word,), 0.0, -0.1)]
 
@@ -75,6 +77,8 @@ def test_streams_take_turns_and_steps_lengthen_under_load(app: Starlette, client
     assert sorted(set(order)) == [0, 1, 2]
     middle = order[3:-6]
     assert all(a != b for a, b in zip(middle, middle[1:], strict=False)), order
+    # While others waited, steps decoded greedily (the beam is for a machine that keeps up).
+    assert engine.beams.count(1) >= len(engine.beams) // 2, engine.beams
     # Steps lengthened: fewer calls than 1 s steps would take (36 in all).
     assert len(engine.calls) < 0.75 * 36
     # And the lag stayed bounded: at the end no worse than in the first half, give or take a turn.
@@ -103,6 +107,8 @@ def test_status_reports_each_stream(app: Starlette, client: TestClient) -> None:
     reported = [s for snapshot in seen for s in snapshot if s["steps"]]
     assert reported and reported[-1]["speaker"] == "Hana" and reported[-1]["session_id"] == session_id
     assert reported[-1]["rtf"] is not None and reported[-1]["lag_s"] >= 0
+    # Alone on the engine, every step used the beam.
+    assert reported[-1]["greedy_steps"] == 0 and set(service._engine.beams) == {3}
 
 
 def test_caption_status_is_for_organizers(app: Starlette, client: TestClient) -> None:
