@@ -14,6 +14,10 @@ A process whose heartbeat key expires is dead: owners drop its people from prese
 close its visits at their last heartbeat (each process refreshes its visits every heartbeat).
 
 See ``server.rooms.cluster`` for the messages and keys, and docs/architecture.md for the why.
+
+This module is longer than most (about 670 lines): ownership, replication, forwarding and presence
+across processes share the room's lock and state and only make sense together. Its seams, should it
+grow: the owner's side (``_read_commands`` and what it calls) and the replica's (``_read_room``).
 """
 
 from __future__ import annotations
