@@ -8,6 +8,11 @@ timestamp tokens as faster-whisper's ``max_new_tokens`` does).
 
 The checkpoint is a file path, never a model name: ``whisper.load_model`` downloads models given by name.
 A CTranslate2 model becomes a checkpoint with ``captioning.convert`` (``forumlive models convert``).
+
+A shorter encoder input (``TranscribeOptions.min_context_s``), as in ``engines/faster.py``: openai-whisper's
+encoder insists on 3000 mel frames (its positional embedding's length), so the engine gives the model's
+encoder a forward pass of its own that cuts the padded features to the frames asked for and adds the
+positional embedding's first rows only. Calls run one at a time, so the limit is a plain attribute.
 """
 
 from __future__ import annotations
@@ -15,10 +20,11 @@ from __future__ import annotations
 import threading
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from captioning.engine import Segment, TranscribeOptions, Word
+from captioning.engine import SAMPLE_RATE_HZ, Segment, TranscribeOptions, Word, context_frames
 
 
 class OpenAIWhisperEngine:
@@ -52,13 +58,17 @@ class OpenAIWhisperEngine:
                 mask[layer, head] = True
             self.model.register_buffer("alignment_heads", mask.to_sparse(), persistent=False)
         self._lock = threading.Lock()
+        self._frames: int | None = None  # the encoder's input for the call running now (None: all 3000)
+        _shorten_encoder(self.model.encoder, lambda: self._frames)
         _load_tokenizer(self.model)
         _compile_word_alignment()
 
     def transcribe(self, audio: np.ndarray, options: TranscribeOptions) -> list[Segment]:
         import whisper
 
+        frames = context_frames(len(audio) / SAMPLE_RATE_HZ, options.min_context_s)
         with self._lock:
+            self._frames = frames
             result = whisper.transcribe(
                 self.model,
                 np.ascontiguousarray(audio, dtype=np.float32),
@@ -72,7 +82,10 @@ class OpenAIWhisperEngine:
                 task=options.task,
                 beam_size=options.beam_size if options.beam_size > 1 else None,  # None: greedy, as faster-whisper
                 sample_len=options.max_new_tokens,
+                # One window per call with a shortened input (see engines/faster.py).
+                without_timestamps=frames is not None,
             )
+            self._frames = None
         return [
             Segment(
                 float(s["start"]),
@@ -89,6 +102,25 @@ class OpenAIWhisperEngine:
             )
             for s in result["segments"]
         ]
+
+
+def _shorten_encoder(encoder: object, frames: object) -> None:
+    """Let ``encoder`` (openai-whisper's ``AudioEncoder``) run on the first ``frames()`` mel frames of its input
+    when that is not None: the convolutions halve them, and the positional embedding is cut to match."""
+    import torch.nn.functional as F  # noqa: N812 - PyTorch's usual name
+
+    def forward(x: Any) -> Any:  # noqa: ANN401 - torch tensors
+        limit = frames()  # type: ignore[operator]
+        if limit is not None:
+            x = x[:, :, :limit]
+        x = F.gelu(encoder.conv1(x))  # type: ignore[attr-defined]
+        x = F.gelu(encoder.conv2(x)).permute(0, 2, 1)  # type: ignore[attr-defined]
+        x = (x + encoder.positional_embedding[: x.shape[1]]).to(x.dtype)  # type: ignore[attr-defined]
+        for block in encoder.blocks:  # type: ignore[attr-defined]
+            x = block(x)
+        return encoder.ln_post(x)  # type: ignore[attr-defined]
+
+    encoder.forward = forward  # type: ignore[attr-defined]
 
 
 def _alignment_heads(path: Path) -> list[list[int]] | None:
