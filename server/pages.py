@@ -11,12 +11,13 @@ from zoneinfo import ZoneInfo
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.templating import Jinja2Templates
 
 from server import accounts, attendance, geo, programme, transcripts
 from server.errors import ForumliveError, InvalidInput
 from server.http import authenticate, csrf_protected, csrf_token, current_person, db_of, read_query, sign_in, sign_out
+from server.lite import LiteSocket
 from server.reports import output, privacy
 from server.reports.figures import compute
 from server.rooms.store import role_of, transcript
@@ -170,6 +171,16 @@ async def room_page(request: Request) -> Response:
     session = await db.read(programme.session_public, session_id)
     role = await db.read(role_of, person, session_id)
     return render(request, "room.html", {"s": session, "role": role.value})
+
+
+async def lite_page(request: Request) -> Response:
+    """The lite page of a session for poor connections: captions, Q&A, optional audio, no video."""
+    person = await current_person(request)
+    session_id = int(request.path_params["session_id"])
+    if person is None:
+        return _redirect(f"/signin?next=/sessions/{session_id}/lite")
+    session = await db_of(request).read(programme.session_public, session_id)
+    return render(request, "lite.html", {"s": session, "lite": True})
 
 
 async def cafe_page(request: Request) -> Response:
@@ -424,13 +435,15 @@ async def invitation_page(request: Request) -> Response:
     return render(request, "invitation.html", context)
 
 
-def routes() -> list[Route]:
+def routes() -> list[BaseRoute]:
     protected = csrf_protected
     return [
         Route("/", programme_page, methods=["GET"]),
         Route("/sessions/{session_id:int}", session_page, methods=["GET"]),
         Route("/sessions/{session_id:int}/room", room_page, methods=["GET"]),
         Route("/sessions/{session_id:int}/cafe", cafe_page, methods=["GET"]),
+        Route("/sessions/{session_id:int}/lite", lite_page, methods=["GET"]),
+        WebSocketRoute("/ws/sessions/{session_id:int}/lite", LiteSocket()),
         Route("/sessions/{session_id:int}/transcript", transcript_page, methods=["GET"]),
         Route("/transcripts", transcript_search_page, methods=["GET"]),
         Route("/forums/{forum_id:int}/report", report_page, methods=["GET"]),
