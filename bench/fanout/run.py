@@ -226,6 +226,15 @@ def _measure(server: subprocess.Popen, common: list[str] | list[list[str]], view
         return result
     finally:
         server.terminate()
+        stop(server)
+
+
+def stop(server: subprocess.Popen) -> None:
+    """Wait for a terminated server; one still closing its sockets after 30 s (an overloaded run) is killed."""
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
         server.wait(timeout=30)
 
 

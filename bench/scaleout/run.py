@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from bench.common import table, write_results  # noqa: E402
-from bench.fanout.run import free_port, measure_room, run_load, seed, wait_up  # noqa: E402
+from bench.fanout.run import free_port, measure_room, run_load, seed, stop, wait_up  # noqa: E402
 from tests.services import create_database, postgres_server, redis_process  # noqa: E402
 
 
@@ -94,7 +94,7 @@ def measure_cluster(viewers: int, processes: int, duration: float, rate: float) 
             for server in servers:
                 server.terminate()
             for server in servers:
-                server.wait(timeout=30)
+                stop(server)
 
 
 def attempt(
