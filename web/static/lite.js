@@ -192,9 +192,11 @@ function renderQuestions() {
       if (q.answer) item.append(el("p", { class: "answer", text: q.answer }));
     }
     if (q.status === "approved" || q.status === "answered") {
+      // Named "Vote, 3 votes" whether pressed or not (aria-pressed says which); the visible count is in the name.
       item.append(el("button", { type: "button", class: "secondary vote", "aria-pressed": String(voted), "data-key": `vote-${q.id}`,
-        "aria-label": `${voted ? "Remove your vote" : "Vote"} (${q.votes} votes)`, text: `▲ ${q.votes}`,
-        onclick: () => send({ type: voted ? "question.unvote" : "question.vote", question_id: q.id }) }));
+        onclick: () => send({ type: voted ? "question.unvote" : "question.vote", question_id: q.id }) },
+      el("span", { class: "visually-hidden", text: "Vote, " }), el("span", { "aria-hidden": "true", text: "▲ " }),
+      String(q.votes), el("span", { class: "visually-hidden", text: q.votes === 1 ? " vote" : " votes" })));
     }
     return item;
   }));

@@ -467,6 +467,11 @@ function renderChat(view) {
   }
 }
 
+function voteLabel(votes) {
+  return [el("span", { class: "visually-hidden", text: "Vote, " }), el("span", { "aria-hidden": "true", text: "▲ " }),
+    String(votes), el("span", { class: "visually-hidden", text: votes === 1 ? " vote" : " votes" })];
+}
+
 function questionItem(q, view) {
   const voted = view.my_votes.includes(q.id);
   const canVote = q.status === "approved" || q.status === "answered";
@@ -481,9 +486,10 @@ function questionItem(q, view) {
   }
   const actions = el("div", { class: "row" });
   if (canVote) {
+    // Named "Vote, 3 votes" whether pressed or not (aria-pressed says which); the visible count is in the name.
     actions.append(el("button", { type: "button", class: "secondary vote", "aria-pressed": String(voted),
-      "aria-label": `${voted ? "Remove your vote" : "Vote"} (${q.votes} votes)`, text: `▲ ${q.votes}`,
-      onclick: () => send({ type: voted ? "question.unvote" : "question.vote", question_id: q.id }) }));
+      onclick: () => send({ type: voted ? "question.unvote" : "question.vote", question_id: q.id }) },
+    ...voteLabel(q.votes)));
   }
   if (isStaff) {
     const moderate = (action, extra = {}) => () => send({ type: "question.moderate", question_id: q.id, action, ...extra });
