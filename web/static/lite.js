@@ -1,6 +1,7 @@
 // The lite page: captions of one track and the Q&A over the lite room socket (server/lite.py), which
 // sends only what this page shows. No video; sound only when asked for (media.js is loaded then).
-// Untrusted text is only ever set with textContent. Attendance: the beacon, channel "lite".
+// Untrusted text is only ever set with textContent. Attendance: the socket's visit, as for the room page
+// (a beacon visit on top of it would count the same minutes twice; see docs/accessibility.md).
 
 const root = document.getElementById("lite");
 const sessionId = Number(root.dataset.sessionId);
@@ -8,12 +9,11 @@ const me = Number(root.dataset.personId);
 const TRACK_KEY = `forumlive.captionTrack.${me}`; // the same choice as the full room page
 const CAPTIONS_KEPT = 20;
 const WORDS_SHOWN = 40;
-const HEARTBEAT_MS = 30000; // server/attendance.py HEARTBEAT_S
 const STATE_LABELS = { closed: "Doors closed", open: "Doors open", live: "Live", ended: "Ended" };
 const FINAL_CLOSES = new Map([[4401, "Please sign in again."], [4403, "You cannot enter this room."],
   [4404, "This session does not exist."], [4429, "Too many open tabs for this room; close one and reload."]]);
 
-const state = { epoch: null, seq: 0, view: null, socket: null, refs: 0, retry: 0, media: null, visit: null };
+const state = { epoch: null, seq: 0, view: null, socket: null, refs: 0, retry: 0, media: null };
 const $ = (id) => document.getElementById(id);
 
 function el(tag, props = {}, ...children) {
@@ -236,18 +236,5 @@ $("audio-button").addEventListener("click", async () => {
   button.setAttribute("aria-pressed", String(Boolean(state.media)));
   button.textContent = state.media ? "Stop listening" : "Listen (audio only)";
 });
-
-// Attendance on the lite channel (docs/reports.md): join now, a heartbeat every 30 s, leave on the way out.
-async function beacon(event) {
-  const body = JSON.stringify({ channel: "lite", event, ...(state.visit ? { visit_id: state.visit } : {}) });
-  const headers = { "content-type": "application/json", "x-csrf-token": root.dataset.csrf };
-  try {
-    const response = await fetch(`/api/sessions/${sessionId}/attendance`, { method: "POST", headers, body, keepalive: event === "leave" });
-    if (response.ok && event === "join") state.visit = (await response.json()).visit_id;
-  } catch { /* attendance is best effort */ }
-}
-beacon("join");
-setInterval(() => { if (state.visit) beacon("heartbeat"); }, HEARTBEAT_MS);
-addEventListener("pagehide", () => { if (state.visit) beacon("leave"); });
 
 connect();
