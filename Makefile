@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 DATA ?= data
 
-.PHONY: demo test install system-deps lint bench clean
+.PHONY: demo test install system-deps web-deps lint bench clean
 
 # Create the virtual environment and install forumlive (the Dockerfile runs the same script).
 install: $(VENV)/.installed
@@ -18,12 +18,19 @@ demo: install
 	$(VENV)/bin/forumlive demo --port $(PORT) --data-dir $(DATA)
 
 # Install what the tests need (Debian's chromium when run as root) and run the whole suite.
-test: install system-deps
+test: install system-deps web-deps
 	$(VENV)/bin/ruff check server realtime captioning web tests bench
 	$(PY) -m pytest -q
 
 system-deps:
 	scripts/system-deps.sh
+
+# axe-core from the npm registry for the accessibility audit (tests/web/package-lock.json pins it).
+web-deps: tests/web/node_modules/axe-core/axe.min.js
+
+tests/web/node_modules/axe-core/axe.min.js: tests/web/package.json tests/web/package-lock.json
+	cd tests/web && npm ci --no-audit --no-fund
+	touch $@
 
 lint: install
 	$(VENV)/bin/ruff check server realtime captioning web tests bench
@@ -35,6 +42,7 @@ bench: install
 	$(PY) bench/report/run.py
 	$(PY) bench/captions/run.py
 	$(PY) bench/cafe/run.py
+	$(PY) bench/lite/run.py
 
 clean:
-	rm -rf $(VENV) tests/artifacts
+	rm -rf $(VENV) tests/artifacts tests/web/node_modules
