@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.templating import Jinja2Templates
 
-from server import accounts, attendance, geo, programme, transcripts
+from server import accounts, attendance, geo, i18n, programme, transcripts
 from server.errors import ForumliveError, InvalidInput
 from server.http import authenticate, csrf_protected, csrf_token, current_person, db_of, read_query, sign_in, sign_out
 from server.lite import LiteSocket
@@ -52,6 +52,11 @@ def make_templates(settings: Settings) -> Jinja2Templates:
     env.filters["zoneinfo"] = ZoneInfo
     env.filters["isotime"] = lambda epoch: datetime.fromtimestamp(epoch, UTC).isoformat()
     env.filters["clock"] = _clock
+    env.filters["when"] = i18n.format_when
+    env.filters["day"] = i18n.format_day
+    catalogues = i18n.Catalogues()
+    env.add_extension("jinja2.ext.i18n")
+    env.install_gettext_callables(catalogues.gettext, catalogues.ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.globals.update(
         session_types=SESSION_TYPE_LABELS,
         tracks=TRACK_LABELS,
@@ -63,6 +68,7 @@ def make_templates(settings: Settings) -> Jinja2Templates:
         country_name=geo.country_name,
         language_name=geo.language_name,
         region_labels={r.value: label for r, label in geo.REGION_LABELS.items()},
+        languages=i18n.LANGUAGES,
     )
     return templates
 
@@ -78,10 +84,15 @@ def _clock(seconds: float) -> str:
 def render(request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200) -> Response:
     templates: Jinja2Templates = request.app.state.templates
     flash = request.session.pop("flash", None)
+    language = i18n.negotiate(request.cookies.get(i18n.COOKIE), request.headers.get("accept-language"))
+    i18n.current.set(language)  # read by the templates' gettext while this response renders
     base = {
         "person": getattr(request.state, "person", None),
         "csrf_token": csrf_token(request),
         "flash": flash,
+        "language": language,
+        "direction": i18n.direction(language),
+        "here": request.url.path,
     }
     return templates.TemplateResponse(request, name, {**base, **(context or {})}, status_code=status_code)
 
@@ -435,6 +446,15 @@ async def invitation_page(request: Request) -> Response:
     return render(request, "invitation.html", context)
 
 
+async def language_choice(request: Request) -> Response:
+    """Remember the chosen interface language in a cookie and go back to the page it was chosen on."""
+    language = request.query_params.get("lang", "")
+    response = _redirect(_safe_next(request.query_params.get("next")))
+    if language in i18n.LANGUAGES:
+        response.set_cookie(i18n.COOKIE, language, max_age=i18n.COOKIE_MAX_AGE_S, samesite="lax")
+    return response
+
+
 def routes() -> list[BaseRoute]:
     protected = csrf_protected
     return [
@@ -446,6 +466,7 @@ def routes() -> list[BaseRoute]:
         WebSocketRoute("/ws/sessions/{session_id:int}/lite", LiteSocket()),
         Route("/sessions/{session_id:int}/transcript", transcript_page, methods=["GET"]),
         Route("/transcripts", transcript_search_page, methods=["GET"]),
+        Route("/language", language_choice, methods=["GET"]),
         Route("/forums/{forum_id:int}/report", report_page, methods=["GET"]),
         Route("/forums/{forum_id:int}/dashboard", dashboard_page, methods=["GET"]),
         Route("/sessions/{session_id:int}/registration", protected(session_registration), methods=["POST"]),

@@ -68,8 +68,8 @@ def test_lite_page_captions_questions_votes_on_a_phone(browser: Browser, demo_se
     organizer.get_by_label("Your question").fill("Which regions are covered?")
     organizer.get_by_role("button", name="Ask").click()
     theirs = lite.locator("li.question", has_text="Which regions are covered?")
-    theirs.get_by_role("button", name="Vote, 0 votes").click()
-    expect(theirs.get_by_role("button", name="Vote, 1 vote")).to_have_attribute("aria-pressed", "true")
+    theirs.get_by_role("button", name="Vote (votes so far: 0)").click()
+    expect(theirs.get_by_role("button", name="Vote (votes so far: 1)")).to_have_attribute("aria-pressed", "true")
     in_room = organizer.locator("li.question", has_text="Which regions are covered?")
     expect(in_room.get_by_role("button", name="Vote, 1 vote")).to_have_attribute("aria-pressed", "false")
 

@@ -9,9 +9,13 @@ const me = Number(root.dataset.personId);
 const TRACK_KEY = `forumlive.captionTrack.${me}`; // the same choice as the full room page
 const CAPTIONS_KEPT = 20;
 const WORDS_SHOWN = 40;
-const STATE_LABELS = { closed: "Doors closed", open: "Doors open", live: "Live", ended: "Ended" };
-const FINAL_CLOSES = new Map([[4401, "Please sign in again."], [4403, "You cannot enter this room."],
-  [4404, "This session does not exist."], [4429, "Too many open tabs for this room; close one and reload."]]);
+// The page's language (server/i18n.py chose it): messages from web/static/i18n/LANG.json, English otherwise.
+const LANG = document.documentElement.lang || "en";
+const MESSAGES = LANG === "en" ? {} : await fetch(`/static/i18n/${LANG}.json`).then((r) => (r.ok ? r.json() : {})).catch(() => ({}));
+const t = (message, values = {}) => (MESSAGES[message] || message).replace(/\{(\w+)\}/g, (_, key) => String(values[key]));
+const STATE_LABELS = { closed: t("Doors closed"), open: t("Doors open"), live: t("Live"), ended: t("Ended") };
+const FINAL_CLOSES = new Map([[4401, t("Please sign in again.")], [4403, t("You cannot enter this room.")],
+  [4404, t("This session does not exist.")], [4429, t("Too many open tabs for this room; close one and reload.")]]);
 
 const state = { epoch: null, seq: 0, view: null, socket: null, refs: 0, retry: 0, media: null };
 const $ = (id) => document.getElementById(id);
@@ -45,7 +49,7 @@ function setConnection(text) {
 }
 
 function send(message) {
-  if (!state.socket || state.socket.readyState !== WebSocket.OPEN) { showError("Not connected; your action was not sent."); return; }
+  if (!state.socket || state.socket.readyState !== WebSocket.OPEN) { showError(t("Not connected; your action was not sent.")); return; }
   state.refs += 1;
   state.socket.send(JSON.stringify({ ...message, ref: `r${state.refs}` }));
 }
@@ -68,9 +72,9 @@ function connect(fresh = false) {
     clearInterval(state.pinger);
     if (state.socket !== socket) return;
     const final = FINAL_CLOSES.get(event.code);
-    if (final) { setConnection(`Disconnected: ${final}`); return; }
+    if (final) { setConnection(`${t("Disconnected:")} ${final}`); return; }
     state.retry += 1;
-    setConnection("Reconnecting…");
+    setConnection(t("Reconnecting…"));
     setTimeout(connect, Math.min(10000, 500 * 2 ** state.retry) * (0.5 + Math.random() / 2));
   });
 }
@@ -173,8 +177,8 @@ function renderCaptions() {
     el("span", { text: b.text.split(/\s+/).slice(-WORDS_SHOWN).join(" ") }))));
   $("caption-partial").textContent = view.partials.map((p) => p.text).join(" ");
   const lag = Math.max(0, ...view.partials.map((p) => p.lag_s || 0));
-  $("caption-lag").textContent = lag >= 3 ? `Captions are running ${Math.round(lag)} s behind the speech.`
-    : (!view.captions.length && !view.partials.length ? "No captions on this track yet." : "");
+  $("caption-lag").textContent = lag >= 3 ? t("Captions are running {seconds} s behind the speech.", { seconds: Math.round(lag) })
+    : (!view.captions.length && !view.partials.length ? t("No captions on this track yet.") : "");
 }
 
 function renderQuestions() {
@@ -185,22 +189,22 @@ function renderQuestions() {
     const voted = view.my_votes.includes(q.id);
     const item = el("li", { class: `question status-${q.status}${q.pinned ? " pinned" : ""}`, "data-id": q.id },
       el("p", { class: "question-text", text: q.text }),
-      el("p", { class: "meta", text: `${q.name}${q.pinned ? " · pinned" : ""}` }));
-    if (q.status === "pending") item.append(el("p", { class: "badge", text: "Waiting for approval" }));
+      el("p", { class: "meta", text: `${q.name}${q.pinned ? ` · ${t("pinned")}` : ""}` }));
+    if (q.status === "pending") item.append(el("p", { class: "badge", text: t("Waiting for approval") }));
     if (q.status === "answered") {
-      item.append(el("p", { class: "badge answered", text: "Answered" }));
+      item.append(el("p", { class: "badge answered", text: t("Answered") }));
       if (q.answer) item.append(el("p", { class: "answer", text: q.answer }));
     }
     if (q.status === "approved" || q.status === "answered") {
-      // Named "Vote, 3 votes" whether pressed or not (aria-pressed says which); the visible count is in the name.
+      // Named the same whether pressed or not (aria-pressed says which), with the visible count in the name.
       item.append(el("button", { type: "button", class: "secondary vote", "aria-pressed": String(voted), "data-key": `vote-${q.id}`,
         onclick: () => send({ type: voted ? "question.unvote" : "question.vote", question_id: q.id }) },
-      el("span", { class: "visually-hidden", text: "Vote, " }), el("span", { "aria-hidden": "true", text: "▲ " }),
-      String(q.votes), el("span", { class: "visually-hidden", text: q.votes === 1 ? " vote" : " votes" })));
+      el("span", { "aria-hidden": "true", text: `▲ ${q.votes}` }),
+      el("span", { class: "visually-hidden", text: t("Vote (votes so far: {count})", { count: q.votes }) })));
     }
     return item;
   }));
-  if (!questions.length) $("question-list").append(el("li", { class: "hint", text: "No questions yet." }));
+  if (!questions.length) $("question-list").append(el("li", { class: "hint", text: t("No questions yet.") }));
   if (active) document.querySelector(`[data-key="${active}"]`)?.focus();
 }
 
@@ -226,7 +230,7 @@ $("audio-button").addEventListener("click", async () => {
     state.media.reset(); // closing the peer connection ends the server's side of it
     state.media = null;
   } else {
-    if (!window.RTCPeerConnection) { $("media-status").textContent = "This browser cannot play sound here; captions still work."; return; }
+    if (!window.RTCPeerConnection) { $("media-status").textContent = t("This browser cannot play sound here; captions still work."); return; }
     const { RoomMedia } = await import("/static/media.js");
     state.media = new RoomMedia({ send: sendRaw, me, onChange: () => {},
       onError: (text) => { $("media-error").textContent = text; $("media-error").hidden = false; },
@@ -234,7 +238,7 @@ $("audio-button").addEventListener("click", async () => {
     state.media.listen(false);
   }
   button.setAttribute("aria-pressed", String(Boolean(state.media)));
-  button.textContent = state.media ? "Stop listening" : "Listen (audio only)";
+  button.textContent = state.media ? t("Stop listening") : t("Listen (audio only)");
 });
 
 connect();

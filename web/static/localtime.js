@@ -3,10 +3,12 @@
 
 const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
 
-const dateTime = new Intl.DateTimeFormat(undefined, {
+// In the page's language (server/i18n.py), which the browser's own may differ from.
+const language = document.documentElement.lang || undefined;
+const dateTime = new Intl.DateTimeFormat(language, {
   weekday: "short", day: "2-digit", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit",
 });
-const timeOnly = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+const timeOnly = new Intl.DateTimeFormat(language, { hour: "2-digit", minute: "2-digit" });
 
 function localise() {
   for (const el of document.querySelectorAll("time[data-local]")) {

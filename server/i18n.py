@@ -1,0 +1,95 @@
+"""Interface languages: the six UN languages through gettext catalogues (``web/locale/LANG.po`` for the
+templates, ``web/static/i18n/LANG.json`` for the ES modules, the same msgids).
+
+The language is the ``forumlive_lang`` cookie when set (``/language`` sets it), else the best match in
+the browser's ``Accept-Language``, else English. Catalogues are read once, when the templates are made;
+the PO files are compiled in memory (no build step). Forum content (session titles) stays in the
+language it was entered in.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from datetime import date, datetime
+from io import BytesIO
+from pathlib import Path
+
+from babel import Locale
+from babel.dates import format_date, format_datetime
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import NullTranslations, Translations
+
+from web import WEB_DIR
+
+LANGUAGES = {"en": "English", "fr": "Français", "es": "Español", "ar": "العربية", "zh": "中文", "ru": "Русский"}
+DEFAULT = "en"
+RIGHT_TO_LEFT = {"ar"}
+COOKIE = "forumlive_lang"
+COOKIE_MAX_AGE_S = 365 * 24 * 3600
+LOCALE_DIR = WEB_DIR / "locale"
+
+# The language of the page being rendered (set by pages.render before the template runs).
+current: ContextVar[str] = ContextVar("forumlive_language", default=DEFAULT)
+
+
+def negotiate(cookie: str | None, accept_language: str | None) -> str:
+    """The page's language: a known cookie value, else the browser's best match, else English."""
+    if cookie in LANGUAGES:
+        return cookie
+    wanted: list[tuple[float, int, str]] = []
+    for index, part in enumerate((accept_language or "").split(",")):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        if tag:
+            wanted.append((-quality, index, tag.strip().lower()))
+    for quality, _index, tag in sorted(wanted):
+        primary = tag.split("-")[0]
+        if quality < 0 and primary in LANGUAGES:
+            return primary
+    return DEFAULT
+
+
+def load_po(path: Path) -> Translations:
+    with path.open("rb") as handle:
+        catalogue = read_po(handle, locale=path.stem)
+    buffer = BytesIO()
+    write_mo(buffer, catalogue)
+    buffer.seek(0)
+    return Translations(buffer)
+
+
+class Catalogues:
+    """Every language's translations, read once."""
+
+    def __init__(self, directory: Path = LOCALE_DIR) -> None:
+        self.translations: dict[str, NullTranslations] = {DEFAULT: NullTranslations()}
+        for code in LANGUAGES:
+            path = directory / f"{code}.po"
+            if code != DEFAULT and path.exists():
+                self.translations[code] = load_po(path)
+
+    def gettext(self, message: str) -> str:
+        return self.translations.get(current.get(), self.translations[DEFAULT]).gettext(message)
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        return self.translations.get(current.get(), self.translations[DEFAULT]).ngettext(singular, plural, n)
+
+
+def direction(code: str) -> str:
+    return "rtl" if code in RIGHT_TO_LEFT else "ltr"
+
+
+def format_when(value: datetime, zone: object = None, form: str = "medium") -> str:
+    """A date and time in the page's language (month names, order, digits as the locale writes them)."""
+    return format_datetime(value, format=form, tzinfo=zone, locale=Locale.parse(current.get()))
+
+
+def format_day(value: date, form: str = "long") -> str:
+    """A date in the page's language (``1 décembre 2026``, ``2026年12月1日``)."""
+    return format_date(value, format=form, locale=Locale.parse(current.get()))

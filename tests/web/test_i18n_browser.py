@@ -1,0 +1,51 @@
+"""The Arabic interface in Chromium: chosen from the browser's language, laid out right to left, the
+page's script messages from the JSON catalogue, and the switch back to English remembered."""
+
+from __future__ import annotations
+
+import httpx2
+import pytest
+from playwright.sync_api import Browser, expect
+
+from tests.conftest import DemoServer
+from tests.web.conftest import ARTIFACTS, sign_in
+
+pytestmark = pytest.mark.browser
+
+
+def test_arabic_lite_page_is_right_to_left(browser: Browser, demo_server: DemoServer) -> None:
+    """With Accept-Language ar the lite page is lang=ar dir=rtl, its header starts on the right, its
+    script writes Arabic, and choosing English in the footer keeps English on the next page."""
+    sessions = httpx2.get(f"{demo_server.url}/api/sessions?status=live").json()["sessions"]
+    session_id = next(s["id"] for s in sessions if s["type"] != "knowledge_cafe")
+    context = browser.new_context(base_url=demo_server.url, locale="ar", viewport={"width": 800, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    sign_in(page, "participant@demo.forumlive.org", demo_server.accounts["participant@demo.forumlive.org"]["password"])
+    page.goto(f"/sessions/{session_id}/lite")
+    html = page.locator("html")
+    expect(html).to_have_attribute("lang", "ar")
+    expect(html).to_have_attribute("dir", "rtl")
+    expect(page.get_by_role("heading", name="ترجمة نصية مباشرة")).to_be_visible()
+    expect(page.locator("#room-state")).to_have_text("مباشر")  # written by lite.js from ar.json
+    brand = page.locator("header.site .brand").bounding_box()
+    nav = page.locator("header.site nav").bounding_box()
+    assert brand and nav and brand["x"] > nav["x"], "in Arabic the brand starts the header on the right"
+    heading = page.locator("#qa-h").bounding_box()
+    panel = page.locator("section.qa").bounding_box()
+    assert heading and panel
+    assert panel["x"] + panel["width"] - (heading["x"] + heading["width"]) < 40, "headings align to the right"
+    assert page.evaluate("getComputedStyle(document.querySelector('#ask-text')).direction") == "rtl"
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "lite-ar.png"), full_page=True)
+
+    page.get_by_label("اللغة").select_option("en")
+    page.get_by_role("button", name="تغيير اللغة").click()
+    expect(page.locator("html")).to_have_attribute("dir", "ltr")
+    expect(page.get_by_role("heading", name="Live captions")).to_be_visible()
+    page.goto("/")
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    context.close()
+    assert errors == []
