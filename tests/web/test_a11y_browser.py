@@ -105,6 +105,11 @@ def test_every_page_passes_axe(browser: Browser, demo_server: DemoServer, axe_so
     participant.goto(f"/sessions/{live}/lite")
     expect(participant.locator("#captions")).to_contain_text("Captions are on for the audit")
     found += audit(participant, axe_source, "participant lite, captions on")
+    participant.locator(".caption-settings summary").click()
+    for contrast in ("light", "yellow"):
+        participant.get_by_label("Colours").select_option(contrast)
+        participant.get_by_label("Text size").select_option("larger")
+        found += audit(participant, axe_source, f"participant lite, captions {contrast}, larger")
     organizer.goto(f"/sessions/{cafe}/cafe")
     expect(organizer.locator("body")).to_contain_text("table", ignore_case=True)
     found += audit(organizer, axe_source, "organizer café")

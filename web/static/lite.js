@@ -3,6 +3,8 @@
 // Untrusted text is only ever set with textContent. Attendance: the socket's visit, as for the room page
 // (a beacon visit on top of it would count the same minutes twice; see docs/accessibility.md).
 
+import { captionSettings } from "/static/captionprefs.js";
+
 const root = document.getElementById("lite");
 const sessionId = Number(root.dataset.sessionId);
 const me = Number(root.dataset.personId);
@@ -210,6 +212,7 @@ function renderQuestions() {
 
 // Controls -----------------------------------------------------------------------------------------
 
+captionSettings(document.querySelector(".captions-box"), me);
 $("caption-track").value = chosenTrack();
 $("caption-track").addEventListener("change", (event) => {
   try { localStorage.setItem(TRACK_KEY, event.target.value); } catch { /* private mode: this page only */ }

@@ -2,6 +2,7 @@
 // Events are applied as realtime/client.py applies them (the reference model the tests check).
 // Untrusted text is only ever set with textContent. Sound and pictures: media.js.
 
+import { captionSettings } from "/static/captionprefs.js";
 import { RoomMedia } from "/static/media.js";
 
 const root = document.getElementById("room");
@@ -487,7 +488,7 @@ function questionItem(q, view) {
   const actions = el("div", { class: "row" });
   if (canVote) {
     // Named "Vote, 3 votes" whether pressed or not (aria-pressed says which); the visible count is in the name.
-    actions.append(el("button", { type: "button", class: "secondary vote", "aria-pressed": String(voted),
+    actions.append(el("button", { type: "button", class: "secondary vote", "aria-pressed": String(voted), "data-key": `vote-${q.id}`,
       onclick: () => send({ type: voted ? "question.unvote" : "question.vote", question_id: q.id }) },
     ...voteLabel(q.votes)));
   }
@@ -590,6 +591,7 @@ $("ask-form").addEventListener("submit", (event) => {
   if (text.value.trim()) send({ type: "question.ask", text: text.value, anonymous: $("ask-anonymous").checked });
   text.value = "";
 });
+captionSettings(document.querySelector(".captions-box"), me);
 $("captions-on").addEventListener("change", () => renderCaptions(state.view));
 $("caption-track").addEventListener("change", (e) => {
   try { localStorage.setItem(TRACK_KEY, e.target.value); } catch { /* private mode: the choice lasts this page */ }
