@@ -88,3 +88,11 @@ def test_dates_are_written_in_the_page_language() -> None:
     assert written["fr"] == "1 décembre 2026"
     assert "декабря" in written["ru"]
     assert written["zh"] == "2026年12月1日"
+
+
+def test_sign_in_and_error_pages_are_translated(client: TestClient) -> None:
+    """The sign-in form and error pages speak the browser's language."""
+    signin = client.get("/signin", headers={"accept-language": "zh-CN"})
+    assert '<label for="password">密码</label>' in signin.text
+    missing = client.get("/no-such-page", headers={"accept-language": "ru"})
+    assert missing.status_code == 404 and "Не найдено" in missing.text and "Вернуться к программе" in missing.text
