@@ -78,6 +78,14 @@ def test_every_page_passes_axe(browser: Browser, demo_server: DemoServer, axe_so
     participant.goto(f"/sessions/{live}/room")
     expect(participant.locator("#room-state")).not_to_have_text("connecting…")
     found += audit(participant, axe_source, "participant room")
+    participant.set_viewport_size({"width": 320, "height": 700})  # WCAG 1.4.10: reflow at 320 CSS px
+    for path in (f"/sessions/{live}/room", f"/sessions/{live}/lite"):
+        participant.goto(path)
+        expect(participant.locator("#room-state")).not_to_have_text("connecting…")
+        width = participant.evaluate("document.documentElement.scrollWidth")
+        if width > 320:
+            found.append(f"participant {path}: scrolls sideways at 320 px ({width} px)")
+    participant.set_viewport_size({"width": 1280, "height": 720})
     participant.goto(f"/sessions/{live}/lite")
     expect(participant.locator("#room-state")).not_to_have_text("connecting…")
     found += audit(participant, axe_source, "participant lite")
