@@ -10,12 +10,12 @@ language it was entered in.
 from __future__ import annotations
 
 from contextvars import ContextVar
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from io import BytesIO
 from pathlib import Path
 
 from babel import Locale
-from babel.dates import format_date, format_datetime
+from babel.dates import format_date, format_skeleton, format_time
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
@@ -85,9 +85,15 @@ def direction(code: str) -> str:
     return "rtl" if code in RIGHT_TO_LEFT else "ltr"
 
 
-def format_when(value: datetime, zone: object = None, form: str = "medium") -> str:
-    """A date and time in the page's language (month names, order, digits as the locale writes them)."""
-    return format_datetime(value, format=form, tzinfo=zone, locale=Locale.parse(current.get()))
+def format_when(value: datetime, zone: tzinfo | None = None) -> str:
+    """A day and time in the page's language (``mar. 1 déc. 2026 09:00``, ``Tue, Dec 1, 2026 9:00 AM``)."""
+    locale = Locale.parse(current.get())
+    return f"{format_skeleton('yMMMEd', value, tzinfo=zone, locale=locale)} {format_hour(value, zone)}"
+
+
+def format_hour(value: datetime, zone: tzinfo | None = None) -> str:
+    """A time of day in the page's language."""
+    return format_time(value, format="short", tzinfo=zone, locale=Locale.parse(current.get()))
 
 
 def format_day(value: date, form: str = "long") -> str:

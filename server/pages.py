@@ -54,6 +54,7 @@ def make_templates(settings: Settings) -> Jinja2Templates:
     env.filters["clock"] = _clock
     env.filters["when"] = i18n.format_when
     env.filters["day"] = i18n.format_day
+    env.filters["hour"] = i18n.format_hour
     catalogues = i18n.Catalogues()
     env.add_extension("jinja2.ext.i18n")
     env.install_gettext_callables(catalogues.gettext, catalogues.ngettext, newstyle=True)  # type: ignore[attr-defined]

@@ -96,3 +96,19 @@ def test_sign_in_and_error_pages_are_translated(client: TestClient) -> None:
     assert '<label for="password">密码</label>' in signin.text
     missing = client.get("/no-such-page", headers={"accept-language": "ru"})
     assert missing.status_code == 404 and "Не найдено" in missing.text and "Вернуться к программе" in missing.text
+
+
+def test_session_times_are_written_in_the_page_language() -> None:
+    """The programme's times (before the page's script rewrites them in the viewer's zone) follow the language."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    start = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+    written = {}
+    for code in ("en", "fr", "zh"):
+        token = i18n.current.set(code)
+        written[code] = i18n.format_when(start, ZoneInfo("Europe/Zurich"))
+        i18n.current.reset(token)
+    assert written["en"].startswith("Tue, Dec 1, 2026") and "9:00" in written["en"]
+    assert written["fr"].startswith("mar. 1 déc. 2026") and "09:00" in written["fr"]
+    assert written["zh"].startswith("2026年12月1日")
