@@ -112,3 +112,15 @@ def test_session_times_are_written_in_the_page_language() -> None:
     assert written["en"].startswith("Tue, Dec 1, 2026") and "9:00" in written["en"]
     assert written["fr"].startswith("mar. 1 déc. 2026") and "09:00" in written["fr"]
     assert written["zh"].startswith("2026年12月1日")
+
+
+def test_session_page_in_french(app, client: TestClient) -> None:  # noqa: ANN001
+    """The session page's labels, places and buttons come from the French catalogue; the title stays as entered."""
+    from tests.conftest import make_forum, make_session, sign_in_organizer
+
+    sign_in_organizer(app, client)
+    session = make_session(client, make_forum(client)["id"], title="E-health workshop", capacity=40)
+    page = client.get(f"/sessions/{session['id']}", headers={"accept-language": "fr"})
+    assert "E-health workshop" in page.text
+    assert "<dt>Format</dt>" in page.text and "0 sur 40 prises" in page.text
+    assert "Ajouter à mon agenda" in page.text and "Page légère" in page.text
