@@ -116,7 +116,7 @@ def test_viewer_sees_live_captions_of_a_played_talk(browser: Browser, demo_serve
         headers={"X-CSRF-Token": token, "Content-Type": "audio/wav"},
     )
     assert played.status == 202, played.text()
-    expect(viewer.locator("#captions")).to_contain_text(re.compile("my fellow americans", re.I), timeout=30_000)
+    expect(viewer.locator("#captions")).to_contain_text(re.compile("do for your country", re.I), timeout=30_000)
     expect(viewer.locator("#captions")).to_contain_text("Archive:")
     assert viewer.locator("#captions").get_attribute("role") == "log"
     viewer.get_by_label("Show", exact=True).uncheck()
