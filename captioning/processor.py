@@ -30,10 +30,12 @@ TRIM_MARGIN_S = 0.5
 # (on espeak-ng French, base's detection wandered between fr and th below 0.5 on the first seconds).
 LANGUAGE_SURE = 0.9
 PAUSE_S = 0.4  # this long without speech after a word is a pause
-# Words nobody confirmed (the end of the last hypothesis before a pause) from the first one Whisper itself
-# doubts this much on are dropped: its "Thank you." or "Thanks." invented where speech stops started with a
-# word of probability 0.004-0.07 on the bench's talk, while the real words scored 0.06 and more.
-UNSURE_P = 0.05
+# Words nobody confirmed (the end of the last hypothesis before a pause or the end) lose a short tail that starts
+# with a word Whisper itself doubts: its "Thank you." invented where speech stops started with a word of probability
+# 0.004-0.08 on the bench's talk and jfk.wav. Only the last few words are looked at: a doubted word earlier on
+# ("as" for "ask", 0.012) is a real word misheard, and cutting from it lost whole phrases.
+UNSURE_P = 0.1
+UNSURE_TAIL_WORDS = 3
 
 
 @dataclass(frozen=True)
@@ -192,9 +194,9 @@ class StreamingProcessor:
         return not self.vad.speech_in(word.end_s + PAUSE_S / 2, word.end_s + PAUSE_S)
 
     def _unconfirmed(self, words: list[Word]) -> list[Word]:
-        """Words committed without a second hypothesis, less a doubtful tail (``UNSURE_P``)."""
-        for index, word in enumerate(words):
-            if word.probability < UNSURE_P:
+        """Words committed without a second hypothesis, less a doubtful short tail (``UNSURE_P``)."""
+        for index in range(max(0, len(words) - UNSURE_TAIL_WORDS), len(words)):
+            if words[index].probability < UNSURE_P:
                 del self.agreement.committed[len(self.agreement.committed) - len(words) + index :]
                 return words[:index]
         return words

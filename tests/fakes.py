@@ -65,7 +65,7 @@ class ScriptedEngine:
         self.options.append(options)
         scripts = self.hypotheses[options.task] if isinstance(self.hypotheses, dict) else self.hypotheses
         script = scripts.pop(0) if scripts else []
-        words = tuple(Word(start, end, text) for start, end, text in script)
+        words = tuple(Word(*word) for word in script)  # (start, end, text[, probability])
         if not words:
             return []
         return [

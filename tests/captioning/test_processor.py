@@ -172,3 +172,17 @@ def test_a_detected_language_is_fixed_once_sure_or_twice_in_a_row(probability: f
         languages.append(processor.process().language)
     assert languages == ["es"] * 4 and processor.language_fixed
     assert [o.language for o in engine.options] == [None] * detecting_steps + ["es"] * (4 - detecting_steps)
+
+
+def test_a_doubted_tail_before_a_pause_is_dropped_but_not_a_doubted_first_word() -> None:
+    """At a pause the unconfirmed words become final, less a short tail that starts with a word Whisper doubts
+    (its "Thank you." where speech stops); a doubted word further back ("as" for "ask") is kept with the rest."""
+    said = [(0.0, 0.3, " as", 0.012), (0.3, 0.6, " what"), (0.6, 0.9, " you"), (0.9, 1.2, " can"), (1.2, 1.5, " do")]
+    engine = ScriptedEngine([[*said, (1.5, 1.7, " Thank", 0.06), (1.7, 1.9, " you.")]])
+    processor = StreamingProcessor(engine, CaptionOptions(step_s=1.0))
+    processor.insert_audio(tone(2.0))
+    assert processor.process().finals == []  # one hypothesis: nothing agreed yet
+    processor.insert_audio(silence(1.0))
+    (final,) = processor.process().finals  # the pause
+    assert final.text == "as what you can do"
+    assert [w.text for w in processor.agreement.committed][-1] == " do"
