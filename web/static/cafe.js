@@ -3,6 +3,7 @@
 // server's clock, the table's chat and note cards, and the moderator's controls. Untrusted text is
 // only ever set with textContent. Table audio: media.js (the server sends each page its table only).
 
+import { $, el, errorBox, RoomSocket } from "/static/common.js";
 import { RoomMedia } from "/static/media.js";
 
 const root = document.getElementById("cafe");
@@ -10,51 +11,10 @@ const sessionId = Number(root.dataset.sessionId);
 const me = Number(root.dataset.personId);
 const isStaff = ["organizer", "moderator"].includes(root.dataset.role);
 const TABLE_CHAT_KEPT = 500;
-const FINAL_CLOSES = new Map([
-  [1008, "This page's origin is not allowed."],
-  [4401, "Please sign in again."],
-  [4403, "You cannot enter this room."],
-  [4404, "This session does not exist."],
-  [4429, "Too many open tabs for this room; close one and reload."],
-]);
 const PHASES = { setup: "Setting up", round: "Round running", break: "Between rounds", plenary: "Plenary" };
 
-const state = { epoch: null, seq: 0, view: null, socket: null, refs: 0, retry: 0, offset: 0, editing: new Map() };
-const $ = (id) => document.getElementById(id);
-
-function el(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(props)) {
-    if (key === "text") node.textContent = value;
-    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else if (value === true) node.setAttribute(key, "");
-    else if (value !== false && value != null) node.setAttribute(key, value);
-  }
-  for (const child of children) if (child) node.append(child);
-  return node;
-}
-
-function send(message) {
-  if (!state.socket || state.socket.readyState !== WebSocket.OPEN) {
-    showError("Not connected; your action was not sent.");
-    return;
-  }
-  state.refs += 1;
-  state.socket.send(JSON.stringify({ ...message, ref: `c${state.refs}` }));
-}
-
-function sendRaw(message) {
-  if (state.socket && state.socket.readyState === WebSocket.OPEN) state.socket.send(JSON.stringify(message));
-}
-
-function showError(text) {
-  const box = $("cafe-error");
-  box.textContent = text;
-  box.hidden = false;
-  clearTimeout(showError.timer);
-  showError.timer = setTimeout(() => { box.hidden = true; }, 6000);
-}
-
+const state = { view: null, offset: 0, editing: new Map() };
+const showError = errorBox($("cafe-error"));
 const announce = (text) => { $("announcer").textContent = text; };
 
 const media = new RoomMedia({
@@ -67,40 +27,9 @@ const media = new RoomMedia({
 
 // Connection ---------------------------------------------------------------------------------------
 
-function connect() {
-  const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const socket = new WebSocket(`${scheme}://${location.host}/ws/sessions/${sessionId}`);
-  state.socket = socket;
-  socket.addEventListener("open", () => {
-    const start = state.epoch ? { type: "resume", v: 1, epoch: state.epoch, last_seq: state.seq } : { type: "hello", v: 1 };
-    socket.send(JSON.stringify(start));
-  });
-  socket.addEventListener("message", (event) => receive(JSON.parse(event.data)));
-  socket.addEventListener("close", (event) => {
-    clearInterval(state.pinger);
-    if (state.socket !== socket) return;
-    const final = FINAL_CLOSES.get(event.code);
-    if (final) {
-      setConnection(`Disconnected: ${final}${event.reason ? ` (${event.reason})` : ""}`);
-      return;
-    }
-    const delay = Math.min(10000, 500 * 2 ** state.retry) * (0.5 + Math.random() / 2);
-    state.retry += 1;
-    setConnection("Reconnecting…");
-    setTimeout(connect, delay);
-  });
-}
-
 function setConnection(text) {
   $("connection").textContent = text || "";
   $("connection").hidden = !text;
-}
-
-function ready() {
-  state.retry = 0;
-  setConnection("");
-  clearInterval(state.pinger);
-  state.pinger = setInterval(() => sendRaw({ type: "ping" }), 20000);
 }
 
 function startMedia() {
@@ -109,39 +38,28 @@ function startMedia() {
   if (window.RTCPeerConnection) media.listen(false);
 }
 
-function receive(message) {
-  switch (message.type) {
-    case "welcome":
-      if (!message.snapshot.cafe) { setConnection("This session is not a knowledge café."); return; }
-      state.epoch = message.epoch;
-      state.seq = message.seq;
-      state.view = message.snapshot;
-      setClock(message.snapshot.cafe.now);
-      ready();
-      render();
-      startMedia();
-      break;
-    case "resumed":
-      state.epoch = message.epoch;
-      ready();
-      startMedia();
-      break;
-    case "event":
-      if (message.epoch !== state.epoch || message.seq <= state.seq) return;
-      if (message.seq !== state.seq + 1) { state.socket.close(); return; } // a gap: resume
-      state.seq = message.seq;
-      if (message.kind !== "skip") {
-        applyEvent(state.view, message.kind, message.data);
-        render();
-      }
-      break;
-    case "error":
-      showError(message.message);
-      break;
-    default:
-      if (message.type && message.type.startsWith("media.")) media.handle(message);
-  }
-}
+const socket = new RoomSocket({
+  url: () => `/ws/sessions/${sessionId}`,
+  refPrefix: "c",
+  onWelcome: (message) => {
+    if (!message.snapshot.cafe) { setConnection("This session is not a knowledge café."); return; }
+    state.view = message.snapshot;
+    setClock(message.snapshot.cafe.now);
+    render();
+    startMedia();
+  },
+  onResumed: () => startMedia(),
+  onEvent: (kind, data) => {
+    if (!state.view) return;
+    applyEvent(state.view, kind, data);
+    render();
+  },
+  onOther: (message) => { if (message.type && message.type.startsWith("media.")) media.handle(message); },
+  onConnection: setConnection,
+  onError: (text) => showError(text),
+});
+function send(message) { socket.send(message); }
+function sendRaw(message) { socket.sendRaw(message); }
 
 // Applying events (mirrors realtime/client.py apply_cafe_event) -------------------------------------
 
@@ -373,4 +291,4 @@ function wire() {
 
 wire();
 setInterval(tick, 250);
-connect();
+socket.connect();

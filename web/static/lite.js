@@ -4,6 +4,7 @@
 // (a beacon visit on top of it would count the same minutes twice; see docs/accessibility.md).
 
 import { captionSettings } from "/static/captionprefs.js";
+import { $, el, errorBox, RoomSocket, t } from "/static/common.js";
 
 const root = document.getElementById("lite");
 const sessionId = Number(root.dataset.sessionId);
@@ -11,110 +12,38 @@ const me = Number(root.dataset.personId);
 const TRACK_KEY = `forumlive.captionTrack.${me}`; // the same choice as the full room page
 const CAPTIONS_KEPT = 20;
 const WORDS_SHOWN = 40;
-// The page's language (server/i18n.py chose it): messages from web/static/i18n/LANG.json, English otherwise.
-const LANG = document.documentElement.lang || "en";
-const MESSAGES = LANG === "en" ? {} : await fetch(`/static/i18n/${LANG}.json`).then((r) => (r.ok ? r.json() : {})).catch(() => ({}));
-const t = (message, values = {}) => (MESSAGES[message] || message).replace(/\{(\w+)\}/g, (_, key) => String(values[key]));
 const STATE_LABELS = { closed: t("Doors closed"), open: t("Doors open"), live: t("Live"), ended: t("Ended") };
-const FINAL_CLOSES = new Map([[4401, t("Please sign in again.")], [4403, t("You cannot enter this room.")],
-  [4404, t("This session does not exist.")], [4429, t("Too many open tabs for this room; close one and reload.")]]);
 
-const state = { epoch: null, seq: 0, view: null, socket: null, refs: 0, retry: 0, media: null };
-const $ = (id) => document.getElementById(id);
-
-function el(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(props)) {
-    if (key === "text") node.textContent = value;
-    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else node.setAttribute(key, value);
-  }
-  node.append(...children);
-  return node;
-}
+const state = { view: null, media: null };
 
 function chosenTrack() {
   try { return localStorage.getItem(TRACK_KEY) || "machine"; } catch { return "machine"; }
 }
 
-function showError(text) {
-  const box = $("room-error");
-  box.textContent = text;
-  box.hidden = false;
-  clearTimeout(showError.timer);
-  showError.timer = setTimeout(() => { box.hidden = true; }, 6000);
-}
+const showError = errorBox($("room-error"));
 
 function setConnection(text) {
   $("connection").textContent = text;
   $("connection").hidden = !text;
 }
 
-function send(message) {
-  if (!state.socket || state.socket.readyState !== WebSocket.OPEN) { showError(t("Not connected; your action was not sent.")); return; }
-  state.refs += 1;
-  state.socket.send(JSON.stringify({ ...message, ref: `r${state.refs}` }));
-}
-
-function sendRaw(message) {
-  if (state.socket && state.socket.readyState === WebSocket.OPEN) state.socket.send(JSON.stringify(message));
-}
-
-// Connection: a track change starts afresh (hello), a dropped connection resumes.
-function connect(fresh = false) {
-  if (fresh) state.epoch = null;
-  const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const socket = new WebSocket(`${scheme}://${location.host}/ws/sessions/${sessionId}/lite?track=${encodeURIComponent(chosenTrack())}`);
-  state.socket = socket;
-  socket.addEventListener("open", () => {
-    socket.send(JSON.stringify(state.epoch ? { type: "resume", v: 1, epoch: state.epoch, last_seq: state.seq } : { type: "hello", v: 1 }));
-  });
-  socket.addEventListener("message", (event) => receive(JSON.parse(event.data)));
-  socket.addEventListener("close", (event) => {
-    clearInterval(state.pinger);
-    if (state.socket !== socket) return;
-    const final = FINAL_CLOSES.get(event.code);
-    if (final) { setConnection(`${t("Disconnected:")} ${final}`); return; }
-    state.retry += 1;
-    setConnection(t("Reconnecting…"));
-    setTimeout(connect, Math.min(10000, 500 * 2 ** state.retry) * (0.5 + Math.random() / 2));
-  });
-}
-
-function ready() {
-  state.retry = 0;
-  setConnection("");
-  clearInterval(state.pinger);
-  state.pinger = setInterval(() => sendRaw({ type: "ping" }), 20000);
+function restartMedia() {
   if (state.media) { state.media.reset(); state.media.listen(false); }
 }
 
-function receive(message) {
-  switch (message.type) {
-    case "welcome":
-      state.epoch = message.epoch;
-      state.seq = message.seq;
-      state.view = message.snapshot;
-      ready();
-      render();
-      break;
-    case "resumed":
-      state.epoch = message.epoch;
-      ready();
-      break;
-    case "event":
-      // The lite socket leaves out what this page does not show: gaps in seq are expected.
-      if (message.epoch !== state.epoch || message.seq <= state.seq) return;
-      state.seq = message.seq;
-      if (message.kind !== "skip") apply(state.view, message.kind, message.data);
-      break;
-    case "error":
-      showError(message.message);
-      break;
-    default:
-      if (message.type.startsWith("media.") && state.media) state.media.handle(message);
-  }
-}
+// A track change starts afresh (hello), a dropped connection resumes.
+const socket = new RoomSocket({
+  url: () => `/ws/sessions/${sessionId}/lite?track=${encodeURIComponent(chosenTrack())}`,
+  gaps: true, // the lite socket leaves out what this page does not show
+  onWelcome: (message) => { state.view = message.snapshot; restartMedia(); render(); },
+  onResumed: restartMedia,
+  onEvent: (kind, data) => apply(state.view, kind, data),
+  onOther: (message) => { if (message.type.startsWith("media.") && state.media) state.media.handle(message); },
+  onConnection: setConnection,
+  onError: showError,
+});
+const send = (message) => socket.send(message);
+const sendRaw = (message) => socket.sendRaw(message);
 
 function apply(view, kind, data) {
   switch (kind) {
@@ -134,7 +63,7 @@ function apply(view, kind, data) {
       const q = data.question;
       view.questions = view.questions.filter((x) => x.id !== q.id);
       if ("text" in q) view.questions.push(q);
-      if (kind === "question.asked" && q.text) $("announcer").textContent = `New question: ${q.text}`;
+      if (kind === "question.asked" && q.text) $("announcer").textContent = t("New question: {text}", { text: q.text });
       renderQuestions();
       break;
     }
@@ -216,10 +145,7 @@ captionSettings(document.querySelector(".captions-box"), me);
 $("caption-track").value = chosenTrack();
 $("caption-track").addEventListener("change", (event) => {
   try { localStorage.setItem(TRACK_KEY, event.target.value); } catch { /* private mode: this page only */ }
-  const old = state.socket;
-  state.socket = null;
-  if (old) old.close();
-  connect(true);
+  socket.restart();
 });
 $("ask-form").addEventListener("submit", (event) => {
   event.preventDefault();
@@ -244,4 +170,4 @@ $("audio-button").addEventListener("click", async () => {
   button.textContent = state.media ? t("Stop listening") : t("Listen (audio only)");
 });
 
-connect();
+socket.connect();

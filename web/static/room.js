@@ -3,6 +3,7 @@
 // Untrusted text is only ever set with textContent. Sound and pictures: media.js.
 
 import { captionSettings } from "/static/captionprefs.js";
+import { $, el, errorBox, RoomSocket } from "/static/common.js";
 import { RoomMedia } from "/static/media.js";
 
 const root = document.getElementById("room");
@@ -18,45 +19,9 @@ const captionKey = (c) => `${c.speaker_id}|${c.speaker}|${c.track}`;
 // Caption tracks a viewer chooses between (realtime/room.py CaptionTrack); the choice is kept per person.
 const TRACK_KEY = `forumlive.captionTrack.${me}`;
 const TYPING_EVERY_MS = 500; // a captioner's line as typed goes out at most this often
-// Close codes after which reconnecting cannot help.
-const FINAL_CLOSES = new Map([
-  [1008, "This page's origin is not allowed."],
-  [4401, "Please sign in again."],
-  [4403, "You cannot enter this room."],
-  [4404, "This session does not exist."],
-  [4429, "Too many open tabs for this room; close one and reload."],
-]);
-
-const state = { epoch: null, seq: 0, view: null, you: null, socket: null, refs: 0, retry: 0, sort: "votes" };
+const state = { view: null, you: null, sort: "votes" };
 // What people are typing or choosing in panels that are redrawn as events arrive: kept across redraws.
 const drafts = { answers: new Map(), choices: new Map() };
-const $ = (id) => document.getElementById(id);
-
-function el(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(props)) {
-    if (key === "text") node.textContent = value;
-    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else if (value === true) node.setAttribute(key, "");
-    else if (value !== false && value != null) node.setAttribute(key, value);
-  }
-  for (const child of children) if (child) node.append(child);
-  return node;
-}
-
-function send(message) {
-  if (!state.socket || state.socket.readyState !== WebSocket.OPEN) {
-    showError("Not connected; your action was not sent.");
-    return;
-  }
-  state.refs += 1;
-  state.socket.send(JSON.stringify({ ...message, ref: `r${state.refs}` }));
-}
-
-// Signaling messages carry no ref: the answer is the reply.
-function sendRaw(message) {
-  if (state.socket && state.socket.readyState === WebSocket.OPEN) state.socket.send(JSON.stringify(message));
-}
 
 const media = new RoomMedia({
   send: sendRaw,
@@ -73,43 +38,13 @@ function startMedia() {
   else $("media-status").textContent = "This browser cannot play the stage's sound; captions still work.";
 }
 
-function showError(text) {
-  const box = $("room-error");
-  box.textContent = text;
-  box.hidden = false;
-  clearTimeout(showError.timer);
-  showError.timer = setTimeout(() => { box.hidden = true; }, 6000);
-}
+const showError = errorBox($("room-error"));
 
 function announce(text) {
   $("announcer").textContent = text;
 }
 
 // Connection ---------------------------------------------------------------------------------------
-
-function connect() {
-  const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const socket = new WebSocket(`${scheme}://${location.host}/ws/sessions/${sessionId}`);
-  state.socket = socket;
-  socket.addEventListener("open", () => {
-    const start = state.epoch ? { type: "resume", v: 1, epoch: state.epoch, last_seq: state.seq } : { type: "hello", v: 1 };
-    socket.send(JSON.stringify(start));
-  });
-  socket.addEventListener("message", (event) => receive(JSON.parse(event.data)));
-  socket.addEventListener("close", (event) => {
-    clearInterval(state.pinger);
-    if (state.socket !== socket) return;
-    const final = FINAL_CLOSES.get(event.code);
-    if (final) {
-      setConnection(`Disconnected: ${final}${event.reason ? ` (${event.reason})` : ""}`);
-      return;
-    }
-    const delay = Math.min(10000, 500 * 2 ** state.retry) * (0.5 + Math.random() / 2);
-    state.retry += 1;
-    setConnection("Reconnecting…");
-    setTimeout(connect, delay);
-  });
-}
 
 function setConnection(text) {
   const box = $("connection");
@@ -118,50 +53,27 @@ function setConnection(text) {
   root.classList.toggle("offline", Boolean(text));
 }
 
-function receive(message) {
-  switch (message.type) {
-    case "welcome":
-      state.epoch = message.epoch;
-      state.seq = message.seq;
-      state.view = message.snapshot;
-      state.you = message.you;
-      ready();
-      renderAll();
-      startMedia();
-      break;
-    case "resumed":
-      state.epoch = message.epoch;
-      ready();
-      startMedia(); // the server closed this page's peer connections with the old socket
-      break;
-    case "event":
-      if (message.epoch !== state.epoch || message.seq <= state.seq) return; // duplicate or stale
-      if (message.seq !== state.seq + 1) { state.socket.close(); return; } // a gap: resume
-      state.seq = message.seq;
-      if (message.kind !== "skip") {
-        applyEvent(state.view, message.kind, message.data);
-        announceEvent(message.kind, message.data);
-        renderFor(message.kind);
-      }
-      break;
-    case "error":
-      showError(message.message);
-      break;
-    default:
-      if (message.type && message.type.startsWith("media.")) media.handle(message);
-      break;
-  }
-}
-
-function ready() {
-  state.retry = 0;
-  setConnection("");
-  clearInterval(state.pinger);
-  // Heartbeat: the server closes connections silent for 60 s.
-  state.pinger = setInterval(() => {
-    if (state.socket.readyState === WebSocket.OPEN) state.socket.send('{"type":"ping"}');
-  }, 20000);
-}
+const socket = new RoomSocket({
+  url: () => `/ws/sessions/${sessionId}`,
+  onWelcome: (message) => {
+    state.view = message.snapshot;
+    state.you = message.you;
+    renderAll();
+    startMedia();
+  },
+  onResumed: () => startMedia(), // the server closed this page's peer connections with the old socket
+  onEvent: (kind, data) => {
+    applyEvent(state.view, kind, data);
+    announceEvent(kind, data);
+    renderFor(kind);
+  },
+  onOther: (message) => { if (message.type && message.type.startsWith("media.")) media.handle(message); },
+  onConnection: setConnection,
+  onError: (text) => showError(text),
+});
+function send(message) { socket.send(message); }
+// Signaling messages carry no ref: the answer is the reply.
+function sendRaw(message) { socket.sendRaw(message); }
 
 // Applying events (mirrors realtime/client.py) -----------------------------------------------------
 
@@ -668,4 +580,4 @@ if (isStaff) {
   });
 }
 
-connect();
+socket.connect();
