@@ -8,6 +8,7 @@ import re
 from datetime import date
 
 import pytest
+from babel import Locale
 from starlette.testclient import TestClient
 
 from server import i18n
@@ -15,6 +16,9 @@ from web import STATIC_DIR, TEMPLATES_DIR
 
 TEMPLATE_MESSAGE = re.compile(r"""\b_\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')""")
 SCRIPT_MESSAGE = re.compile(r"""\bt\(\s*"((?:[^"\\]|\\.)*)\"""")
+# Messages with a count: ngettext("…", "…", n) in templates, tn("…", "…", n) in scripts.
+TEMPLATE_PLURAL = re.compile(r"""\bngettext\(\s*"((?:[^"\\]|\\.)*)",\s*"((?:[^"\\]|\\.)*)\"""")
+SCRIPT_PLURAL = re.compile(r"""\btn\(\s*"((?:[^"\\]|\\.)*)",\s*"((?:[^"\\]|\\.)*)\"""")
 PLACEHOLDER = re.compile(r"\{\w+\}|%\(\w+\)s")
 TRANSLATED = [code for code in i18n.LANGUAGES if code != i18n.DEFAULT]
 
@@ -31,10 +35,24 @@ def script_messages() -> set[str]:
     return {m for path in STATIC_DIR.glob("*.js") for m in SCRIPT_MESSAGE.findall(path.read_text())}
 
 
+def template_plurals() -> set[tuple[str, str]]:
+    return {pair for path in TEMPLATES_DIR.glob("*.html") for pair in TEMPLATE_PLURAL.findall(path.read_text())}
+
+
+def script_plurals() -> set[tuple[str, str]]:
+    return {pair for path in STATIC_DIR.glob("*.js") for pair in SCRIPT_PLURAL.findall(path.read_text())}
+
+
+def plural_categories(code: str) -> set[str]:
+    """CLDR's plural categories of a language (what Intl.PluralRules.select returns in the browser)."""
+    return set(Locale.parse(code).plural_form.tags) | {"other"}
+
+
 def test_the_extractors_find_the_marked_strings() -> None:
     """The completeness check below reads what the pages mark (a broken pattern would pass vacuously)."""
     assert {"Skip to content", "Live captions", "Ask"} <= template_messages()
     assert {"Reconnecting…", "Vote (votes so far: {count})"} <= script_messages()
+    assert ("Vote, {count} vote", "Vote, {count} votes") in script_plurals()
 
 
 @pytest.mark.parametrize("code", TRANSLATED)
@@ -52,6 +70,38 @@ def test_every_marked_string_is_in_every_catalogue(code: str) -> None:
         assert set(PLACEHOLDER.findall(catalogue[message])) == set(PLACEHOLDER.findall(message)), (code, message)
     for message in script_messages():
         assert set(PLACEHOLDER.findall(scripts[message])) == set(PLACEHOLDER.findall(message)), (code, message)
+
+
+@pytest.mark.parametrize("code", TRANSLATED)
+def test_every_message_with_a_count_has_all_its_plural_forms(code: str) -> None:
+    """A counted message has every plural form of the language: msgstr[0..n-1] in LANG.po (n from its
+    Plural-Forms header), one per CLDR category in LANG.json, each with the placeholders of the English."""
+    translations = i18n.load_po(i18n.LOCALE_DIR / f"{code}.po")
+    catalogue = translations._catalog  # noqa: SLF001
+    forms = len({translations.plural(n) for n in range(200)})
+    for singular, plural in sorted(template_plurals()):
+        wanted = set(PLACEHOLDER.findall(singular)) | set(PLACEHOLDER.findall(plural))
+        for index in range(forms):
+            text = catalogue.get((singular, index))
+            assert text, f"{code}.po lacks form {index} of {singular!r}"
+            assert set(PLACEHOLDER.findall(text)) <= wanted, (code, singular, index)
+    scripts = json.loads((STATIC_DIR / "i18n" / f"{code}.json").read_text())
+    for singular, plural in sorted(script_plurals()):
+        entry = scripts.get(singular)
+        assert isinstance(entry, dict), f"i18n/{code}.json lacks the plural forms of {singular!r}"
+        assert plural_categories(code) <= {k for k, v in entry.items() if v}, (code, singular, sorted(entry))
+        wanted = set(PLACEHOLDER.findall(singular)) | set(PLACEHOLDER.findall(plural))
+        for text in entry.values():
+            assert set(PLACEHOLDER.findall(text)) <= wanted, (code, singular, text)
+
+
+def test_plural_forms_follow_the_language() -> None:
+    """Russian picks one, few or many by the number's ending; Arabic has six forms; Chinese one."""
+    russian = i18n.load_po(i18n.LOCALE_DIR / "ru.po")
+    assert [russian.plural(n) for n in (1, 2, 5, 11, 21, 22, 25)] == [0, 1, 2, 2, 0, 1, 2]
+    arabic = i18n.load_po(i18n.LOCALE_DIR / "ar.po")
+    assert [arabic.plural(n) for n in (0, 1, 2, 3, 11, 100)] == [0, 1, 2, 3, 4, 5]
+    assert i18n.load_po(i18n.LOCALE_DIR / "zh.po").plural(7) == 0
 
 
 def test_language_from_cookie_then_accept_language_then_english() -> None:
@@ -124,3 +174,16 @@ def test_session_page_in_french(app, client: TestClient) -> None:  # noqa: ANN00
     assert "E-health workshop" in page.text
     assert "<dt>Format</dt>" in page.text and "0 sur 40 prises" in page.text
     assert "Ajouter à mon agenda" in page.text and "Page légère" in page.text
+
+
+def test_room_page_in_russian(app, client: TestClient) -> None:  # noqa: ANN001
+    """The live room's panels, moderator controls and the viewer's role come from the Russian catalogue."""
+    from tests.conftest import make_forum, make_session, sign_in_organizer
+
+    sign_in_organizer(app, client)
+    session = make_session(client, make_forum(client)["id"], title="E-health workshop")
+    page = client.get(f"/sessions/{session['id']}/room", headers={"accept-language": "ru"})
+    assert page.status_code == 200 and "E-health workshop" in page.text
+    for text in ("Управление модератора", "Начать эфир", "Поднять руку", "Опросы", "Присутствующие", "организатор"):
+        assert text in page.text, text
+    assert "Moderator controls" not in page.text and "Raise hand" not in page.text

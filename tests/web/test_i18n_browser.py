@@ -53,3 +53,31 @@ def test_arabic_lite_page_is_right_to_left(browser: Browser, demo_server: DemoSe
     expect(page.locator("html")).to_have_attribute("lang", "en")
     context.close()
     assert errors == []
+
+
+def test_russian_room_page_from_both_catalogues(browser: Browser, demo_server: DemoServer) -> None:
+    """The room page in Russian: the template's labels from ru.po, what room.js writes from ru.json, and a
+    counted message in the right plural form (0 → «голосов»)."""
+    sessions = httpx2.get(f"{demo_server.url}/api/sessions?status=live").json()["sessions"]
+    session_id = next(s["id"] for s in sessions if s["type"] != "knowledge_cafe")
+    context = browser.new_context(base_url=demo_server.url, locale="ru")
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto("/signin")
+    page.get_by_label("Электронная почта").fill("participant@demo.forumlive.org")
+    page.get_by_label("Пароль").fill(demo_server.accounts["participant@demo.forumlive.org"]["password"])
+    page.locator("main").get_by_role("button", name="Войти").click()
+    page.wait_for_url("**/")
+    page.goto(f"/sessions/{session_id}/room")
+    expect(page.locator("html")).to_have_attribute("lang", "ru")
+    expect(page.locator("#room-state")).to_have_text("В эфире")  # room.js, from ru.json
+    expect(page.get_by_role("heading", name="Опросы", exact=True)).to_be_visible()  # the template, from ru.po
+    expect(page.get_by_role("button", name="Поднять руку")).to_be_visible()
+    page.get_by_label("Ваш вопрос").fill("Вопрос о цифровом здравоохранении")
+    page.get_by_role("button", name="Спросить", exact=True).click()
+    item = page.locator("#question-list li", has_text="Вопрос о цифровом здравоохранении")
+    expect(item.get_by_role("button", name="Голосовать, 0 голосов")).to_be_visible()
+    context.close()
+    assert errors == []

@@ -3,7 +3,7 @@
 // Untrusted text is only ever set with textContent. Sound and pictures: media.js.
 
 import { captionSettings } from "/static/captionprefs.js";
-import { $, el, errorBox, RoomSocket } from "/static/common.js";
+import { $, el, errorBox, LANG, RoomSocket, t, tn } from "/static/common.js";
 import { RoomMedia } from "/static/media.js";
 
 const root = document.getElementById("room");
@@ -35,7 +35,7 @@ function startMedia() {
   media.reset();
   $("media-error").hidden = true;
   if (window.RTCPeerConnection) media.listen(!$("audio-only").checked);
-  else $("media-status").textContent = "This browser cannot play the stage's sound; captions still work.";
+  else $("media-status").textContent = t("This browser cannot play the stage's sound; captions still work.");
 }
 
 const showError = errorBox($("room-error"));
@@ -148,13 +148,13 @@ function applyEvent(view, kind, data) {
 
 function announceEvent(kind, data) {
   if (kind === "media.muted" && data.person_id === me && data.by === "moderator") {
-    announce(`A moderator turned off your ${data.kind === "audio" ? "microphone" : "camera"}.`);
+    announce(data.kind === "audio" ? t("A moderator turned off your microphone.") : t("A moderator turned off your camera."));
   }
-  if (kind === "stage.left" && data.person_id === me) media.stopLocal("You left the stage.");
-  if (kind === "question.asked" && data.question.text) announce(`New question: ${data.question.text}`);
-  if (kind === "question.changed" && data.question.status === "answered") announce(`Question answered: ${data.question.text}`);
+  if (kind === "stage.left" && data.person_id === me) media.stopLocal(t("You left the stage."));
+  if (kind === "question.asked" && data.question.text) announce(t("New question: {text}", { text: data.question.text }));
+  if (kind === "question.changed" && data.question.status === "answered") announce(t("Question answered: {text}", { text: data.question.text }));
   if (kind === "question.changed" && data.was === "pending" && data.question.status === "approved") {
-    announce(`Question approved: ${data.question.text}`);
+    announce(t("Question approved: {text}", { text: data.question.text }));
   }
 }
 
@@ -162,11 +162,14 @@ function announceEvent(kind, data) {
 
 // The lifecycle a moderator can move the room through (realtime/room.py TRANSITIONS).
 const NEXT_STATES = { closed: ["open", "live", "ended"], open: ["live", "ended"], live: ["ended"], ended: [] };
-const STATE_LABELS = { closed: "Doors closed", open: "Doors open", live: "Live", ended: "Ended" };
+const STATE_LABELS = { closed: t("Doors closed"), open: t("Doors open"), live: t("Live"), ended: t("Ended") };
+const ROLE_NAMES = { organizer: t("organizer"), moderator: t("moderator"), speaker: t("speaker"), captioner: t("captioner"),
+  participant: t("participant") };
+const POLL_STATES = { draft: t("draft"), open: t("open"), closed: t("closed") };
 
 function nameOf(id) {
   const person = state.view.roster.find((p) => p.id === id);
-  return person ? person.name : `Person ${id}`;
+  return person ? person.name : t("Person {id}", { id });
 }
 
 // Which panels an event kind changes; everything else stays as it is (and keeps focus).
@@ -215,7 +218,7 @@ function renderAll() {
 }
 
 function languageName(code) {
-  try { return new Intl.DisplayNames([navigator.language || "en"], { type: "language" }).of(code) || code; } catch { return code; }
+  try { return new Intl.DisplayNames([LANG], { type: "language" }).of(code) || code; } catch { return code; }
 }
 
 function chosenTrack() {
@@ -227,9 +230,9 @@ function renderTrackChoice(view) {
   const items = view.captions.concat(view.partials);
   const spoken = [...items].reverse().find((c) => (c.track || "machine") === "machine");
   const labels = {
-    machine: spoken ? `${languageName(spoken.language)} (automatic)` : "Language spoken (automatic)",
-    translation: "English translation (automatic)",
-    human: "Human captions",
+    machine: spoken ? t("{language} (automatic)", { language: languageName(spoken.language) }) : t("Language spoken (automatic)"),
+    translation: t("English translation (automatic)"),
+    human: t("Human captions"),
   };
   const chosen = chosenTrack();
   const offered = Object.keys(labels).filter((t) => t === "machine" || t === chosen || items.some((c) => c.track === t)
@@ -265,8 +268,8 @@ function renderCaptions(view) {
   $("caption-partial").textContent = partials.map((p) => p.text).join(" ");
   const lag = Math.max(0, ...partials.map((p) => p.lag_s || 0));
   const notes = [];
-  if (lag >= 3) notes.push(`Captions are running ${Math.round(lag)} s behind the speech.`);
-  if (!captions.length && !partials.length && track !== "machine") notes.push("No captions on this track yet.");
+  if (lag >= 3) notes.push(t("Captions are running {seconds} s behind the speech.", { seconds: Math.round(lag) }));
+  if (!captions.length && !partials.length && track !== "machine") notes.push(t("No captions on this track yet."));
   $("caption-lag").textContent = notes.join(" ");
 }
 
@@ -287,18 +290,18 @@ function stageTile(view, p) {
     video || el("span", { class: "avatar", "aria-hidden": "true", text: p.name.split(/\s+/).map((w) => w[0]).join("").slice(0, 2) }),
     el("span", { class: "tile-name", text: p.name }),
     levelBar(level),
-    micOff ? el("span", { class: "badge", text: micOff === "moderator" ? "muted by a moderator" : "mic off" }) : null,
-    cameraOff ? el("span", { class: "badge", text: "camera off" }) : null);
+    micOff ? el("span", { class: "badge", text: micOff === "moderator" ? t("muted by a moderator") : t("mic off") }) : null,
+    cameraOff ? el("span", { class: "badge", text: t("camera off") }) : null);
   if (video && video.paused) video.play().catch(() => {});
   if (isStaff && p.id !== me) {
     tile.append(el("div", { class: "row" },
-      el("button", { type: "button", class: "link-button", text: micOff === "moderator" ? "Allow mic" : "Mute mic",
-        "aria-label": `${micOff === "moderator" ? "Allow the microphone of" : "Mute"} ${p.name}`,
+      el("button", { type: "button", class: "link-button", text: micOff === "moderator" ? t("Allow mic") : t("Mute mic"),
+        "aria-label": micOff === "moderator" ? t("Allow the microphone of {name}", { name: p.name }) : t("Mute {name}", { name: p.name }),
         onclick: () => send({ type: "media.mute", person_id: p.id, kind: "audio", muted: micOff !== "moderator" }) }),
-      el("button", { type: "button", class: "link-button", text: cameraOff === "moderator" ? "Allow camera" : "Stop camera",
-        "aria-label": `${cameraOff === "moderator" ? "Allow the camera of" : "Stop the camera of"} ${p.name}`,
+      el("button", { type: "button", class: "link-button", text: cameraOff === "moderator" ? t("Allow camera") : t("Stop camera"),
+        "aria-label": cameraOff === "moderator" ? t("Allow the camera of {name}", { name: p.name }) : t("Stop the camera of {name}", { name: p.name }),
         onclick: () => send({ type: "media.mute", person_id: p.id, kind: "video", muted: cameraOff !== "moderator" }) }),
-      el("button", { type: "button", class: "link-button", text: "Send back", "aria-label": `Send ${p.name} back to the audience`,
+      el("button", { type: "button", class: "link-button", text: t("Send back"), "aria-label": t("Send {name} back to the audience", { name: p.name }),
         onclick: () => send({ type: "stage.remove", person_id: p.id }) })));
   }
   return tile;
@@ -306,20 +309,20 @@ function stageTile(view, p) {
 
 function renderStage(view) {
   $("stage-list").replaceChildren(...view.stage.map((p) => stageTile(view, p)));
-  if (!view.stage.length) $("stage-list").append(el("li", { class: "hint", text: "No one is on stage yet." }));
+  if (!view.stage.length) $("stage-list").append(el("li", { class: "hint", text: t("No one is on stage yet.") }));
   $("hand-list").replaceChildren(...view.hands.map((h) => el("li", {}, el("span", { text: h.name }),
-    isStaff ? el("button", { type: "button", class: "link-button", text: "Invite to stage",
+    isStaff ? el("button", { type: "button", class: "link-button", text: t("Invite to stage"),
       onclick: () => send({ type: "stage.invite", person_id: h.person_id }) }) : null,
-    isStaff ? el("button", { type: "button", class: "link-button", text: "Lower",
+    isStaff ? el("button", { type: "button", class: "link-button", text: t("Lower"),
       onclick: () => send({ type: "hand.lower", person_id: h.person_id }) }) : null)));
   const raised = view.hands.some((h) => h.person_id === me);
   const onStage = view.stage.some((p) => p.id === me);
   const hand = $("hand-button");
-  hand.textContent = raised ? "Lower hand" : "Raise hand";
+  hand.textContent = raised ? t("Lower hand") : t("Raise hand");
   hand.setAttribute("aria-pressed", String(raised));
   hand.disabled = onStage || view.state === "ended";
   const stageButton = $("stage-button");
-  if (stageButton) stageButton.textContent = onStage ? "Leave the stage" : "Join the stage";
+  if (stageButton) stageButton.textContent = onStage ? t("Leave the stage") : t("Join the stage");
   renderSpeakerControls(view, onStage);
   $("sound-button").hidden = !media.soundBlocked;
 }
@@ -331,15 +334,15 @@ function renderSpeakerControls(view, onStage) {
   const micOff = mutedBy(view, me, "audio");
   const cameraOff = mutedBy(view, me, "video");
   const publishing = media.publishing;
-  $("publish-button").textContent = publishing ? "Stop my microphone" : "Start my microphone";
+  $("publish-button").textContent = publishing ? t("Stop my microphone") : t("Start my microphone");
   const mic = $("mic-button");
   mic.disabled = !publishing || (micOff === "moderator" && !isStaff);
-  mic.textContent = micOff ? "Unmute" : "Mute";
+  mic.textContent = micOff ? t("Unmute") : t("Mute");
   mic.setAttribute("aria-pressed", String(Boolean(micOff)));
   const camera = $("camera-button");
   camera.disabled = !publishing || cameraOff === "moderator";
   const cameraOn = Boolean(media.local.video);
-  camera.textContent = cameraOn ? "Turn camera off" : "Turn camera on";
+  camera.textContent = cameraOn ? t("Turn camera off") : t("Turn camera on");
   camera.setAttribute("aria-pressed", String(cameraOn));
   if (media.local.audio) media.local.audio.enabled = !micOff; // the microphone follows the room's state
   if (cameraOff === "moderator" && cameraOn) media.setCamera(false);
@@ -347,14 +350,14 @@ function renderSpeakerControls(view, onStage) {
 
 async function fillDevices() {
   const { audio, video } = await media.devices();
-  const fill = (select, devices, none) => {
+  const fill = (select, devices, none, numbered) => {
     const chosen = select.value;
     select.replaceChildren(...(devices.length ? devices : [{ deviceId: "", label: none }]).map((d, i) =>
-      el("option", { value: d.deviceId, text: d.label || `${none.split(" ")[1] || "Device"} ${i + 1}` })));
+      el("option", { value: d.deviceId, text: d.label || numbered(i + 1) })));
     if (chosen) select.value = chosen;
   };
-  fill($("mic-select"), audio, "No microphone found");
-  fill($("camera-select"), video, "No camera found");
+  fill($("mic-select"), audio, t("No microphone found"), (number) => t("Microphone {number}", { number }));
+  fill($("camera-select"), video, t("No camera found"), (number) => t("Camera {number}", { number }));
 }
 
 function renderChat(view) {
@@ -362,16 +365,16 @@ function renderChat(view) {
   const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
   list.replaceChildren(...view.chat.map((m) => el("li", { "data-id": m.id },
     el("strong", { text: m.name }), el("span", { class: "chat-text", text: ` ${m.text}` }),
-    isStaff ? el("button", { type: "button", class: "link-button", text: "Delete", "aria-label": `Delete message from ${m.name}`,
+    isStaff ? el("button", { type: "button", class: "link-button", text: t("Delete"), "aria-label": t("Delete message from {name}", { name: m.name }),
       onclick: () => send({ type: "chat.delete", message_id: m.id }) }) : null,
     isStaff && m.person_id !== me && !view.muted.includes(m.person_id) ? el("button", { type: "button", class: "link-button",
-      text: "Mute", "aria-label": `Mute ${m.name}`, onclick: () => send({ type: "chat.mute", person_id: m.person_id, muted: true }) }) : null)));
+      text: t("Mute"), "aria-label": t("Mute {name}", { name: m.name }), onclick: () => send({ type: "chat.mute", person_id: m.person_id, muted: true }) }) : null)));
   if (atBottom) list.scrollTop = list.scrollHeight;
   const muted = view.muted.includes(me) && !isStaff;
   $("chat-text").disabled = muted || view.state === "ended";
   const notes = [];
-  if (muted) notes.push("A moderator has muted you in the chat.");
-  if (view.slow_mode_s) notes.push(`Slow mode: one message every ${view.slow_mode_s} s.`);
+  if (muted) notes.push(t("A moderator has muted you in the chat."));
+  if (view.slow_mode_s) notes.push(t("Slow mode: one message every {seconds} s.", { seconds: view.slow_mode_s }));
   $("chat-note").textContent = notes.join(" ");
   if (isStaff) {
     $("lock-room").checked = view.locked;
@@ -381,8 +384,9 @@ function renderChat(view) {
 }
 
 function voteLabel(votes) {
-  return [el("span", { class: "visually-hidden", text: "Vote, " }), el("span", { "aria-hidden": "true", text: "▲ " }),
-    String(votes), el("span", { class: "visually-hidden", text: votes === 1 ? " vote" : " votes" })];
+  // The name is "Vote, 3 votes" (translated, with its plural), the visible text "▲ 3": the count is in both.
+  return [el("span", { class: "visually-hidden", text: tn("Vote, {count} vote", "Vote, {count} votes", votes) }),
+    el("span", { "aria-hidden": "true", text: `▲ ${votes}` })];
 }
 
 function questionItem(q, view) {
@@ -390,11 +394,11 @@ function questionItem(q, view) {
   const canVote = q.status === "approved" || q.status === "answered";
   const item = el("li", { class: `question status-${q.status}${q.pinned ? " pinned" : ""}`, "data-id": q.id },
     el("p", { class: "question-text", text: q.text }),
-    el("p", { class: "meta", text: `${q.name}${q.pinned ? " · pinned" : ""}` }));
-  if (q.status === "pending") item.append(el("p", { class: "badge", text: "Waiting for approval" }));
-  if (q.status === "dismissed") item.append(el("p", { class: "badge", text: "Dismissed" }));
+    el("p", { class: "meta", text: `${q.name}${q.pinned ? ` · ${t("pinned")}` : ""}` }));
+  if (q.status === "pending") item.append(el("p", { class: "badge", text: t("Waiting for approval") }));
+  if (q.status === "dismissed") item.append(el("p", { class: "badge", text: t("Dismissed") }));
   if (q.status === "answered") {
-    item.append(el("p", { class: "badge answered", text: "Answered" }));
+    item.append(el("p", { class: "badge answered", text: t("Answered") }));
     if (q.answer) item.append(el("p", { class: "answer", text: q.answer }));
   }
   const actions = el("div", { class: "row" });
@@ -406,15 +410,15 @@ function questionItem(q, view) {
   }
   if (isStaff) {
     const moderate = (action, extra = {}) => () => send({ type: "question.moderate", question_id: q.id, action, ...extra });
-    if (q.status === "pending") actions.append(el("button", { type: "button", text: "Approve", onclick: moderate("approve") }));
-    if (canVote) actions.append(el("button", { type: "button", class: "secondary", text: q.pinned ? "Unpin" : "Pin", onclick: moderate(q.pinned ? "unpin" : "pin") }));
-    if (q.status !== "dismissed") actions.append(el("button", { type: "button", class: "secondary", text: "Dismiss", onclick: moderate("dismiss") }));
+    if (q.status === "pending") actions.append(el("button", { type: "button", text: t("Approve"), onclick: moderate("approve") }));
+    if (canVote) actions.append(el("button", { type: "button", class: "secondary", text: q.pinned ? t("Unpin") : t("Pin"), onclick: moderate(q.pinned ? "unpin" : "pin") }));
+    if (q.status !== "dismissed") actions.append(el("button", { type: "button", class: "secondary", text: t("Dismiss"), onclick: moderate("dismiss") }));
     if (q.status !== "dismissed" && q.status !== "answered") {
-      const input = el("input", { "aria-label": "Written answer (optional)", placeholder: "Written answer (optional)",
+      const input = el("input", { "aria-label": t("Written answer (optional)"), placeholder: t("Written answer (optional)"),
         maxlength: "4000", "data-key": `answer-${q.id}` });
       input.value = drafts.answers.get(q.id) || "";
       input.addEventListener("input", () => drafts.answers.set(q.id, input.value));
-      actions.append(input, el("button", { type: "button", text: "Mark answered", onclick: () => {
+      actions.append(input, el("button", { type: "button", text: t("Mark answered"), onclick: () => {
         send({ type: "question.moderate", question_id: q.id, action: "answer", answer: input.value || null });
         drafts.answers.delete(q.id);
       } }));
@@ -428,14 +432,14 @@ function renderQuestions(view) {
   const questions = [...view.questions];
   questions.sort((a, b) => (b.pinned - a.pinned) || (state.sort === "votes" ? b.votes - a.votes || a.id - b.id : b.id - a.id));
   $("question-list").replaceChildren(...questions.map((q) => questionItem(q, view)));
-  if (!questions.length) $("question-list").append(el("li", { class: "hint", text: "No questions yet." }));
+  if (!questions.length) $("question-list").append(el("li", { class: "hint", text: t("No questions yet.") }));
   $("ask-text").disabled = view.state === "ended";
 }
 
 function renderPolls(view) {
   const mine = view.my_poll_votes;
   if (!view.polls.length) {
-    $("poll-list").replaceChildren(el("p", { class: "hint", text: "No polls yet." }));
+    $("poll-list").replaceChildren(el("p", { class: "hint", text: t("No polls yet.") }));
     return;
   }
   $("poll-list").replaceChildren(...view.polls.map((poll) => {
@@ -456,36 +460,36 @@ function renderPolls(view) {
         row.append(input);
       }
       const count = poll.counts ? ` — ${poll.counts[index]} (${total ? Math.round((100 * poll.counts[index]) / total) : 0}%)` : "";
-      row.append(el("label", { for: id, text: `${option}${count}${voted && voted.includes(index) ? " ✓ your vote" : ""}` }));
+      row.append(el("label", { for: id, text: `${option}${count}${voted && voted.includes(index) ? ` ✓ ${t("your vote")}` : ""}` }));
       box.append(row);
     });
-    box.append(el("p", { class: "hint", text: `${poll.voters} voted · ${poll.state}${poll.counts ? "" : " · results shown when the poll closes"}` }));
+    box.append(el("p", { class: "hint", text: `${tn("{count} voted", "{count} voted", poll.voters)} · ${POLL_STATES[poll.state] || poll.state}${poll.counts ? "" : ` · ${t("results shown when the poll closes")}`}` }));
     if (poll.state === "open" && !voted) {
-      box.append(el("button", { type: "button", text: "Vote", onclick: () => {
+      box.append(el("button", { type: "button", text: t("Vote"), onclick: () => {
         const chosen = [...box.querySelectorAll("input:checked")].map((input) => Number(input.value));
         if (chosen.length) send({ type: "poll.vote", poll_id: poll.id, option_ids: chosen });
       } }));
     }
-    if (isStaff && poll.state === "draft") box.append(el("button", { type: "button", class: "secondary", text: "Open poll", onclick: () => send({ type: "poll.open", poll_id: poll.id }) }));
-    if (isStaff && poll.state === "open") box.append(el("button", { type: "button", class: "secondary", text: "Close poll", onclick: () => send({ type: "poll.close", poll_id: poll.id }) }));
+    if (isStaff && poll.state === "draft") box.append(el("button", { type: "button", class: "secondary", text: t("Open poll"), onclick: () => send({ type: "poll.open", poll_id: poll.id }) }));
+    if (isStaff && poll.state === "open") box.append(el("button", { type: "button", class: "secondary", text: t("Close poll"), onclick: () => send({ type: "poll.close", poll_id: poll.id }) }));
     return box;
   }));
 }
 
 function renderRoster(view) {
   $("roster-list").replaceChildren(...view.roster.map((p) => el("li", {},
-    el("span", { text: p.name }), el("span", { class: "role", text: ` ${p.role}` }),
-    isStaff && p.id !== me && !view.stage.some((s) => s.id === p.id) ? el("button", { type: "button", class: "link-button", text: "Invite to stage",
+    el("span", { text: p.name }), el("span", { class: "role", text: ` ${ROLE_NAMES[p.role] || p.role}` }),
+    isStaff && p.id !== me && !view.stage.some((s) => s.id === p.id) ? el("button", { type: "button", class: "link-button", text: t("Invite to stage"),
       onclick: () => send({ type: "stage.invite", person_id: p.id }) }) : null,
     isStaff && p.id !== me && !["organizer", "moderator"].includes(p.role) ? el("button", { type: "button", class: "link-button danger",
-      text: "Remove", onclick: () => {
-        if (confirm(`Remove ${p.name} from this session? They cannot come back.`)) send({ type: "participant.remove", person_id: p.id });
+      text: t("Remove"), onclick: () => {
+        if (confirm(t("Remove {name} from this session? They cannot come back.", { name: p.name }))) send({ type: "participant.remove", person_id: p.id });
       } }) : null)));
 }
 
 function renderModeration(view) {
   $("moderation-list").replaceChildren(...[...view.moderation].reverse().map((entry) => el("li", {
-    text: `${new Date(entry.at * 1000).toLocaleTimeString()} · ${entry.actor} · ${entry.action}${entry.target_person_id ? ` · ${nameOf(entry.target_person_id)}` : ""}`,
+    text: `${new Date(entry.at * 1000).toLocaleTimeString(LANG)} · ${entry.actor} · ${entry.action}${entry.target_person_id ? ` · ${nameOf(entry.target_person_id)}` : ""}`,
   })));
 }
 
