@@ -9,8 +9,10 @@ language it was entered in.
 
 from __future__ import annotations
 
+import unicodedata
 from contextvars import ContextVar
 from datetime import date, datetime, tzinfo
+from functools import cache
 from io import BytesIO
 from pathlib import Path
 
@@ -99,3 +101,25 @@ def format_hour(value: datetime, zone: tzinfo | None = None) -> str:
 def format_day(value: date, form: str = "long") -> str:
     """A date in the page's language (``1 décembre 2026``, ``2026年12月1日``)."""
     return format_date(value, format=form, locale=Locale.parse(current.get()))
+
+
+def language_name(code: str) -> str | None:
+    """A language's name in the page's language (``arabe``, ``阿拉伯语``), None when CLDR has none."""
+    return Locale.parse(current.get()).languages.get(code)
+
+
+def country_names(english: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(code, name) of each country in the page's language (CLDR's names; the given English name where it
+    has none), sorted by name ignoring accents. English keeps the given names and order."""
+    return list(english) if current.get() == DEFAULT else _country_names(current.get(), tuple(english))
+
+
+@cache
+def _country_names(language: str, english: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
+    territories = Locale.parse(language).territories
+    named = [(code, territories.get(code, name)) for code, name in english]
+
+    def key(pair: tuple[str, str]) -> str:
+        return "".join(c for c in unicodedata.normalize("NFKD", pair[1]) if not unicodedata.combining(c)).casefold()
+
+    return sorted(named, key=key)

@@ -56,6 +56,7 @@ def make_templates(settings: Settings) -> Jinja2Templates:
     env.filters["day"] = i18n.format_day
     env.filters["hour"] = i18n.format_hour
     catalogues = i18n.Catalogues()
+    english_countries = geo.country_choices()
     env.add_extension("jinja2.ext.i18n")
     env.install_gettext_callables(catalogues.gettext, catalogues.ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.globals.update(
@@ -65,9 +66,9 @@ def make_templates(settings: Settings) -> Jinja2Templates:
         sdgs=SDGS,
         genders=GENDER_LABELS,
         stakeholders=STAKEHOLDER_LABELS,
-        countries=geo.country_choices(),
+        country_choices=lambda: i18n.country_names(english_countries),
         country_name=geo.country_name,
-        language_name=geo.language_name,
+        language_name=lambda code: i18n.language_name(code) or geo.language_name(code),
         region_labels={r.value: label for r, label in geo.REGION_LABELS.items()},
         languages=i18n.LANGUAGES,
     )

@@ -23,8 +23,17 @@ PLACEHOLDER = re.compile(r"\{\w+\}|%\(\w+\)s")
 TRANSLATED = [code for code in i18n.LANGUAGES if code != i18n.DEFAULT]
 
 
+def vocabulary_messages() -> set[str]:
+    """Labels of the forum's vocabularies that templates translate as values (``_(s.type_label)``)."""
+    from server.geo import REGION_LABELS
+    from server.vocab import GENDER_LABELS, SESSION_TYPE_LABELS, STAKEHOLDER_LABELS, TRACK_LABELS
+
+    labels: list[dict] = [SESSION_TYPE_LABELS, TRACK_LABELS, STAKEHOLDER_LABELS, GENDER_LABELS, REGION_LABELS]
+    return {label for vocabulary in labels for label in vocabulary.values()}
+
+
 def template_messages() -> set[str]:
-    found = set()
+    found = set(vocabulary_messages())
     for path in TEMPLATES_DIR.glob("*.html"):
         for double, single in TEMPLATE_MESSAGE.findall(path.read_text()):
             found.add(double or single)
@@ -187,3 +196,33 @@ def test_room_page_in_russian(app, client: TestClient) -> None:  # noqa: ANN001
     for text in ("Управление модератора", "Начать эфир", "Поднять руку", "Опросы", "Присутствующие", "организатор"):
         assert text in page.text, text
     assert "Moderator controls" not in page.text and "Raise hand" not in page.text
+
+
+def test_programme_in_spanish_with_its_count(app, client: TestClient) -> None:  # noqa: ANN001
+    """The programme's filters, formats and count (with its plural) in Spanish; day names from CLDR."""
+    from tests.conftest import make_forum, make_session, sign_in_organizer
+
+    sign_in_organizer(app, client)
+    forum = make_forum(client)
+    make_session(client, forum["id"], title="E-health workshop")
+    page = client.get("/", headers={"accept-language": "es"})
+    for text in ("Todos los formatos", "Todas las líneas de acción", "Filtrar", "1 sesión", "Taller temático",
+                 "Las horas se muestran en Europe/Zurich."):
+        assert text in page.text, text
+    make_session(client, forum["id"], title="Second workshop")
+    assert "2 sesiones" in client.get("/", headers={"accept-language": "es"}).text
+    assert "2 сессии" in client.get("/", headers={"accept-language": "ru"}).text
+
+
+def test_profile_in_arabic_with_country_names(app, client: TestClient) -> None:  # noqa: ANN001
+    """The registration and profile forms in Arabic, with countries named and sorted in Arabic."""
+    from tests.conftest import register
+
+    page = client.get("/register", headers={"accept-language": "ar"})
+    assert "أنشئ حسابك" in page.text and "الاسم الكامل" in page.text and "أوافق على حفظ بلدي واحتسابه" in page.text
+    assert '<option value="FR">فرنسا</option>' in page.text and "France" not in page.text
+    register(client)
+    profile = client.get("/profile", headers={"accept-language": "ar"})
+    assert "ملفك الشخصي" in profile.text and "حذف حسابي" in profile.text
+    english = client.get("/profile").text
+    assert '<option value="FR">France</option>' in english

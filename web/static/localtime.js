@@ -21,7 +21,8 @@ function localise() {
     el.textContent = `(${zone})`;
   }
   for (const el of document.querySelectorAll("[data-local-note]")) {
-    el.textContent = `Times are shown in your time zone, ${zone}.`;
+    // The sentence comes translated from the page (its data-local-note), with {zone} to fill in.
+    el.textContent = (el.dataset.localNote || "Times are shown in your time zone, {zone}.").replace("{zone}", zone);
   }
   for (const input of document.querySelectorAll("input[data-viewer-tz]")) {
     if (!input.value) input.value = zone;
