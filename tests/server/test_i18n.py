@@ -226,3 +226,16 @@ def test_profile_in_arabic_with_country_names(app, client: TestClient) -> None: 
     assert "ملفك الشخصي" in profile.text and "حذف حسابي" in profile.text
     english = client.get("/profile").text
     assert '<option value="FR">France</option>' in english
+
+
+def test_cafe_floor_in_chinese(app, client: TestClient) -> None:  # noqa: ANN001
+    """The café floor's panels and the moderator's controls come from the Chinese catalogue."""
+    from tests.conftest import make_forum, make_session, sign_in_organizer
+
+    sign_in_organizer(app, client)
+    session = make_session(client, make_forum(client)["id"], title="Digital skills café", type="knowledge_cafe")
+    page = client.get(f"/sessions/{session['id']}/cafe", headers={"accept-language": "zh-CN"})
+    assert page.status_code == 200 and "Digital skills café" in page.text
+    for text in ("咖啡馆大厅", "为所有人安排座位", "每轮时长（分钟）", "本桌笔记", "全体会议：关键见解", "组织者"):
+        assert text in page.text, text
+    assert "Seat everyone" not in page.text

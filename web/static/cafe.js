@@ -3,7 +3,7 @@
 // server's clock, the table's chat and note cards, and the moderator's controls. Untrusted text is
 // only ever set with textContent. Table audio: media.js (the server sends each page its table only).
 
-import { $, el, errorBox, RoomSocket } from "/static/common.js";
+import { $, el, errorBox, RoomSocket, t, tn } from "/static/common.js";
 import { RoomMedia } from "/static/media.js";
 
 const root = document.getElementById("cafe");
@@ -11,7 +11,7 @@ const sessionId = Number(root.dataset.sessionId);
 const me = Number(root.dataset.personId);
 const isStaff = ["organizer", "moderator"].includes(root.dataset.role);
 const TABLE_CHAT_KEPT = 500;
-const PHASES = { setup: "Setting up", round: "Round running", break: "Between rounds", plenary: "Plenary" };
+const PHASES = { setup: t("Setting up"), round: t("Round running"), break: t("Between rounds"), plenary: t("Plenary") };
 
 const state = { view: null, offset: 0, editing: new Map() };
 const showError = errorBox($("cafe-error"));
@@ -42,7 +42,7 @@ const socket = new RoomSocket({
   url: () => `/ws/sessions/${sessionId}`,
   refPrefix: "c",
   onWelcome: (message) => {
-    if (!message.snapshot.cafe) { setConnection("This session is not a knowledge café."); return; }
+    if (!message.snapshot.cafe) { setConnection(t("This session is not a knowledge café.")); return; }
     state.view = message.snapshot;
     setClock(message.snapshot.cafe.now);
     render();
@@ -88,14 +88,14 @@ function applyEvent(view, kind, data) {
         .map((m) => ({ person_id: m.person_id, name: m.name, table_id: m.table_id }));
       cafe.seated = kept.concat(now).sort((a, b) => a.person_id - b.person_id);
       const mine = moved.get(me);
-      if (mine) announce(mine.table_id === null ? "You left your table." : `You are now at table ${topicOf(mine.table_id)}.`);
+      if (mine) announce(mine.table_id === null ? t("You left your table.") : t("You are now at the table {topic}.", { topic: topicOf(mine.table_id) }));
       break;
     }
     case "cafe.round":
       cafe.phase = data.state === "running" ? "round" : "break";
       Object.assign(cafe, { round: data.round, started_at: data.started_at, ends_at: data.ends_at, warning: data.warning });
       setClock(data.now);
-      if (data.state === "ended") announce(`Round ${data.round} has ended.${data.rotation_error ? ` ${data.rotation_error}` : ""}`);
+      if (data.state === "ended") announce(`${t("Round {round} has ended.", { round: data.round })}${data.rotation_error ? ` ${data.rotation_error}` : ""}`);
       break;
     case "cafe.note": {
       const notes = cafe.notes.filter((n) => n.id !== data.note.id);
@@ -113,7 +113,7 @@ function applyEvent(view, kind, data) {
 // Drawing ------------------------------------------------------------------------------------------
 
 const myTable = () => state.view.cafe.seated.find((s) => s.person_id === me)?.table_id ?? null;
-const topicOf = (id) => state.view.cafe.tables.find((t) => t.id === id)?.topic ?? `table ${id}`;
+const topicOf = (id) => state.view.cafe.tables.find((t) => t.id === id)?.topic ?? t("table {id}", { id });
 const initials = (name) => name.split(/\s+/).filter(Boolean).slice(0, 2).map((w) => w[0].toUpperCase()).join("");
 
 function render() {
@@ -121,12 +121,12 @@ function render() {
   const active = document.activeElement;
   const focusKey = active && active.dataset ? active.dataset.key : null;
   $("cafe-phase").textContent = PHASES[cafe.phase] || cafe.phase;
-  $("round-label").textContent = cafe.round ? `Round ${cafe.round}` : "No round yet";
+  $("round-label").textContent = cafe.round ? t("Round {round}", { round: cafe.round }) : t("No round yet");
   const warning = cafe.phase === "round" && cafe.warning;
   $("round-warning").hidden = !warning;
-  $("round-warning").textContent = warning ? "The round ends soon: wrap up your notes." : "";
+  $("round-warning").textContent = warning ? t("The round ends soon: wrap up your notes.") : "";
   $("broadcast-note").hidden = !cafe.broadcast;
-  $("broadcast-note").textContent = cafe.broadcast ? `${cafe.broadcast.name} is speaking to all tables.` : "";
+  $("broadcast-note").textContent = cafe.broadcast ? t("{name} is speaking to all tables.", { name: cafe.broadcast.name }) : "";
   renderFloor(cafe);
   renderMyTable(cafe);
   renderNotes(cafe);
@@ -142,30 +142,30 @@ function renderFloor(cafe) {
     const people = cafe.seated.filter((s) => s.table_id === table.id);
     const seats = people.map((p) => el("li", { class: `seat${p.person_id === table.host_id ? " host" : ""}`, title: p.name },
       el("span", { class: "initials", "aria-hidden": "true", text: initials(p.name) }),
-      el("span", { class: "visually-hidden", text: p.name + (p.person_id === table.host_id ? " (host)" : "") })));
-    for (let i = people.length; i < table.seats; i += 1) seats.push(el("li", { class: "seat free", text: "free" }));
+      el("span", { class: "visually-hidden", text: p.person_id === table.host_id ? t("{name} (host)", { name: p.name }) : p.name })));
+    for (let i = people.length; i < table.seats; i += 1) seats.push(el("li", { class: "seat free", text: t("free") }));
     const full = people.length >= table.seats && !isStaff && table.host_id !== me;
     const here = mine === table.id;
     const closed = cafe.phase === "plenary";
     const button = el("button", {
       type: "button", class: here ? "secondary" : "", disabled: here || full || closed,
-      "aria-label": here ? `You are at ${table.topic}` : `Join ${table.topic}`,
-      text: here ? "You are here" : full ? "Full" : "Join",
+      "aria-label": here ? t("You are at {topic}", { topic: table.topic }) : t("Join {topic}", { topic: table.topic }),
+      text: here ? t("You are here") : full ? t("Full") : t("Join"),
       onclick: () => send({ type: "cafe.join", table_id: table.id }),
     });
     return el("li", { class: `cafe-table${here ? " mine" : ""}`, "data-table-id": table.id },
       el("h3", { text: table.topic }),
-      table.host ? el("p", { class: "hint", text: `Host: ${table.host}` }) : null,
-      el("p", { class: "hint", text: `${people.length} of ${table.seats} seats taken` }),
-      el("ul", { class: "seats", "aria-label": `Seats at ${table.topic}` }, ...seats),
+      table.host ? el("p", { class: "hint", text: t("Host: {name}", { name: table.host }) }) : null,
+      el("p", { class: "hint", text: tn("{taken} of {count} seat taken", "{taken} of {count} seats taken", table.seats, { taken: people.length }) }),
+      el("ul", { class: "seats", "aria-label": t("Seats at {topic}", { topic: table.topic }) }, ...seats),
       button);
   });
-  $("tables").replaceChildren(...(items.length ? items : [el("li", { class: "empty", text: "No tables yet." })]));
+  $("tables").replaceChildren(...(items.length ? items : [el("li", { class: "empty", text: t("No tables yet.") })]));
 }
 
 function renderMyTable(cafe) {
   const mine = myTable();
-  $("my-table-topic").textContent = mine === null ? "Choose a table to join." : topicOf(mine);
+  $("my-table-topic").textContent = mine === null ? t("Choose a table to join.") : topicOf(mine);
   $("leave-button").hidden = mine === null;
   $("mic-button").hidden = mine === null || Boolean(media.pub);
   $("table-chat-form").hidden = mine === null;
@@ -182,22 +182,22 @@ function renderNotes(cafe) {
     const draft = state.editing.get(note.id);
     const body = draft === undefined
       ? el("p", { class: "note-text", text: note.text })
-      : el("input", { value: draft, "aria-label": "Edit the card", "data-key": `edit-${note.id}`,
+      : el("input", { value: draft, "aria-label": t("Edit the card"), "data-key": `edit-${note.id}`,
         oninput: (e) => state.editing.set(note.id, e.target.value) });
     const actions = draft === undefined
-      ? [el("button", { type: "button", class: "secondary", text: "Edit", onclick: () => { state.editing.set(note.id, note.text); render(); } }),
-        el("button", { type: "button", class: "secondary", text: "Delete", onclick: () => send({ type: "cafe.note.delete", note_id: note.id }) })]
-      : [el("button", { type: "button", text: "Save", onclick: () => {
+      ? [el("button", { type: "button", class: "secondary", text: t("Edit"), onclick: () => { state.editing.set(note.id, note.text); render(); } }),
+        el("button", { type: "button", class: "secondary", text: t("Delete"), onclick: () => send({ type: "cafe.note.delete", note_id: note.id }) })]
+      : [el("button", { type: "button", text: t("Save"), onclick: () => {
         send({ type: "cafe.note.edit", note_id: note.id, text: state.editing.get(note.id) });
         state.editing.delete(note.id);
       } })];
     if (hostHere || isStaff) {
       actions.push(el("button", { type: "button", class: "secondary", "aria-pressed": String(note.insight),
-        text: note.insight ? "Key insight ★" : "Mark key insight",
+        text: note.insight ? t("Key insight ★") : t("Mark key insight"),
         onclick: () => send({ type: "cafe.note.insight", note_id: note.id, insight: !note.insight }) }));
     }
     return el("li", { class: `note${note.insight ? " insight" : ""}` }, body,
-      el("p", { class: "hint", text: `${note.name}${note.insight ? " · key insight" : ""}` }), el("div", { class: "row" }, ...actions));
+      el("p", { class: "hint", text: `${note.name}${note.insight ? ` · ${t("key insight")}` : ""}` }), el("div", { class: "row" }, ...actions));
   });
   $("notes").replaceChildren(...cards);
 }
@@ -208,7 +208,7 @@ function renderPlenary(cafe) {
   if (!open) return;
   const reporting = cafe.reporting_table_id;
   $("reporting").hidden = reporting === null;
-  $("reporting").textContent = reporting === null ? "" : `Reporting back now: ${topicOf(reporting)}`;
+  $("reporting").textContent = reporting === null ? "" : t("Reporting back now: {topic}", { topic: topicOf(reporting) });
   const items = cafe.tables.map((table) => el("li", { class: `board-table${table.id === reporting ? " reporting" : ""}` },
     el("h3", { text: table.topic }),
     el("ul", {}, ...cafe.notes.filter((n) => n.table_id === table.id && n.insight).map((n) => el("li", { text: n.text })))));
@@ -224,11 +224,11 @@ function renderControls(cafe) {
   $("report-button").disabled = running || !cafe.tables.length;
   const broadcasting = cafe.broadcast && cafe.broadcast.person_id === me;
   $("broadcast-button").setAttribute("aria-pressed", String(Boolean(broadcasting)));
-  $("broadcast-button").textContent = broadcasting ? "Stop speaking to all tables" : "Speak to all tables";
+  $("broadcast-button").textContent = broadcasting ? t("Stop speaking to all tables") : t("Speak to all tables");
   const hosts = new Set(cafe.tables.map((t) => t.host_id));
   const host = $("table-host");
   const chosen = host.value;
-  host.replaceChildren(el("option", { value: "", text: "no host" }),
+  host.replaceChildren(el("option", { value: "", text: t("no host") }),
     ...state.view.roster.filter((p) => !hosts.has(p.id)).map((p) => el("option", { value: p.id, text: p.name })));
   host.value = [...host.options].some((o) => o.value === chosen) ? chosen : "";
   const report = $("report-table");
@@ -242,7 +242,7 @@ function tick() {
   const box = $("countdown");
   if (!cafe || cafe.phase !== "round" || cafe.ends_at === null) { box.textContent = "—"; return; }
   const left = Math.max(0, Math.round(cafe.ends_at - (Date.now() / 1000 + state.offset)));
-  box.textContent = `${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")} left`;
+  box.textContent = t("{time} left", { time: `${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")}` });
 }
 
 // Controls -----------------------------------------------------------------------------------------
