@@ -9,43 +9,33 @@ replica and forward their clients' commands. Keys (all under ``forumlive:``):
 Bus topics (Redis streams, ``realtime.bus``):
 
 - ``room.<session>``: from the owner to every process with the room: event batches (JSON), state
-  transfers (a signed pickle of the room, below) and requests to re-announce presence;
+  transfers (signed, versioned JSON of the room: ``server.rooms.transfer``) and requests to re-announce
+  presence;
 - ``owner.<session>``: to the owner: forwarded commands, presence, state requests, captions;
 - ``node.<node>``: replies to forwarded commands.
 
 Messages are parsed at the edge like client messages (pydantic, unknown keys refused); a malformed
 one is logged and dropped, and a forwarded command gets a ``bad_request`` error back when its sender
-can be named. State transfers are pickled (the room has many fields, and the café work is adding
-more: a pickle follows them without a second serializer to keep in step) and signed with HMAC-SHA256
-under the deployment's secret key, so only a process that holds the key can make one that is loaded.
+can be named.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
-import pickle
 import secrets
 import time
-from collections import deque
-from copy import copy
-from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import redis.asyncio as aioredis
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from realtime.log import Event, EventLog
-from realtime.room import Actor, Role, Room
+from realtime.log import Event
+from realtime.room import Actor, Role
 
 log = logging.getLogger("forumlive.cluster")
 
 PREFIX = "forumlive:"
-# A state transfer carries this many of the newest events, so that clients resume from them on any process.
-STATE_EVENTS = 2_000
-STATE_MARK = b"S"
 
 # Atomically: take the lease if free, renew it if already ours; 1 if we hold it afterwards.
 _CLAIM = """
@@ -301,44 +291,3 @@ def batch(node: str, epoch: str, events: list[Event]) -> EventBatch:
         WireEvent(kind=e.kind, data=e.data, related=sorted(e.related), durable=e.durable, seq=e.seq) for e in events
     ]
     return EventBatch(t="events", node=node, epoch=epoch, events=wire)
-
-
-# State transfers --------------------------------------------------------------------------------------
-
-
-@dataclass
-class State:
-    """A room as its owner had it after the event ``room.log.seq``."""
-
-    node: str
-    room: Room
-
-
-def seal_state(secret: bytes, node: str, room: Room) -> bytes:
-    """The room, pickled with its newest ``STATE_EVENTS`` events (their cached renderings left out), signed."""
-    light = copy(room)  # a shallow copy: only the log is replaced; pickling happens now, before anything changes
-    light.log = EventLog(room.log.epoch)
-    light.log.seq = room.log.seq
-    kept = list(room.log._events)[-STATE_EVENTS:]
-    light.log._events = deque(
-        (Event(e.kind, e.data, e.related, e.durable, e.seq) for e in kept), maxlen=room.log._events.maxlen
-    )
-    body = pickle.dumps((node, light), protocol=pickle.HIGHEST_PROTOCOL)
-    return STATE_MARK + hmac.new(secret, body, hashlib.sha256).digest() + body
-
-
-def is_state(payload: bytes) -> bool:
-    return payload[:1] == STATE_MARK
-
-
-def open_state(secret: bytes, payload: bytes) -> State:
-    """Check the signature, then unpickle.
-
-    Raises:
-        MalformedMessage: not signed with this deployment's key.
-    """
-    mac, body = payload[1:33], payload[33:]
-    if len(mac) != 32 or not hmac.compare_digest(mac, hmac.new(secret, body, hashlib.sha256).digest()):
-        raise MalformedMessage("state transfer with a bad signature")
-    node, room = pickle.loads(body)  # noqa: S301 - signed by a process holding the secret key
-    return State(node, room)

@@ -41,7 +41,7 @@ from realtime.room import Actor, Room, RoomError
 from realtime.views import render
 from server import attendance
 from server.errors import NotFound
-from server.rooms import cluster, store
+from server.rooms import cluster, store, transfer
 from server.rooms.cluster import (
     CaptionUpdate,
     EventBatch,
@@ -263,7 +263,7 @@ class SharedRoomService(RoomService):
                 room.connect(connection.actor)
             self._adopt(live, room)
             live.commands = asyncio.create_task(self._read_commands(live, commands))
-            self.bus.publish(cluster.room_topic(session_id), cluster.seal_state(self._secret, self.node, room))
+            self.bus.publish(cluster.room_topic(session_id), transfer.seal_state(self._secret, self.node, room))
             self._publish(live, SyncRequest(t="sync?", node=self.node, epoch=room.log.epoch))
             self._schedule_presence(live)
         live.ready.set()
@@ -309,8 +309,8 @@ class SharedRoomService(RoomService):
                         live.synced = False
                         self._send_to_owner(live, StateRequest(t="state?", node=self.node))
                     continue
-                if cluster.is_state(item.payload):
-                    await self._on_state(live, cluster.open_state(self._secret, item.payload))
+                if transfer.is_state(item.payload):
+                    await self._on_state(live, transfer.open_state(self._secret, item.payload))
                     continue
                 message = cluster.parse(cluster.FromOwner, item.payload)
                 if message.node == self.node or live.owner:
@@ -324,7 +324,7 @@ class SharedRoomService(RoomService):
             except Exception:
                 log.exception("room %s: could not handle a message from the owner", live.room.session_id)
 
-    async def _on_state(self, live: SharedRoom, state: cluster.State) -> None:
+    async def _on_state(self, live: SharedRoom, state: transfer.State) -> None:
         if state.node == self.node or live.owner:
             return
         room = state.room
@@ -441,7 +441,7 @@ class SharedRoomService(RoomService):
         elif isinstance(message, StateRequest):
             async with live.lock:
                 self.bus.publish(
-                    cluster.room_topic(live.room.session_id), cluster.seal_state(self._secret, self.node, live.room)
+                    cluster.room_topic(live.room.session_id), transfer.seal_state(self._secret, self.node, live.room)
                 )
         elif isinstance(message, CaptionUpdate):
             await super().publish_captions(

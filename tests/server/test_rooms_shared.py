@@ -258,7 +258,7 @@ async def test_malformed_forwarded_messages_get_an_error_and_change_nothing(data
         ).encode(),
     ):
         b.bus.publish(topic, payload)
-    b.bus.publish(cluster.room_topic(sid), b"S" + b"0" * 32 + b"forged pickle")
+    b.bus.publish(cluster.room_topic(sid), b"S" + b"0" * 32 + b'{"t": "state", "forged": true}')
     replies = []
     async with asyncio.timeout(10):
         async for item in inbox:
@@ -270,6 +270,40 @@ async def test_malformed_forwarded_messages_get_an_error_and_change_nothing(data
     await mo.until(lambda: mo.chat() == ["still here"])
     assert live_a.room.log.seq > seq
     inbox.close()
+
+
+async def test_a_state_of_another_version_is_refused_and_the_replica_keeps_its_room(
+    database: Database,
+    services,  # noqa: ANN001
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A state transfer signed with the deployment's key but of another version (a process of another release), or
+    not of the schema, is refused with the reason in the log; the replica keeps its room and goes on following."""
+    import hashlib
+    import hmac
+
+    from server.rooms import transfer
+
+    a, b, _ = services
+    sid = seed(database)
+    mo, ana = Viewer(MODERATOR), Viewer(ANA)
+    live_a, conn_mo = await connect(a, sid, mo)
+    live_b, _ = await connect(b, sid, ana)
+    await send(a, live_a, conn_mo, '{"type": "chat.send", "text": "kept"}')
+    await ana.until(lambda: ana.chat() == ["kept"])
+    room_b, seq = live_b.room, live_b.room.log.seq
+    body = json.loads(transfer.seal_state(b"k" * 32, a.node, live_a.room)[33:])
+    for changed in ({**body, "v": 2, "seq": 1}, {**body, "chat": "everything"}):
+        raw = json.dumps(changed).encode()
+        a.bus.publish(cluster.room_topic(sid), b"S" + hmac.new(b"k" * 32, raw, hashlib.sha256).digest() + raw)
+    await a.bus.flushed()
+    await send(a, live_a, conn_mo, '{"type": "chat.send", "text": "after"}')
+    await ana.until(lambda: ana.chat() == ["kept", "after"])
+    assert live_b.room is room_b and live_b.synced and live_b.room.log.seq == seq + 1
+    assert [m.text for m in live_b.room.chat] == ["kept", "after"]
+    warnings = [r.getMessage() for r in caplog.records if "malformed" in r.getMessage()]
+    assert any("version 2; this process reads version 1" in w for w in warnings)
+    assert any("does not fit version 1" in w for w in warnings)
 
 
 async def test_dead_process_people_leave_and_its_visits_close(database: Database, services) -> None:  # noqa: ANN001
