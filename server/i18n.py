@@ -20,6 +20,7 @@ from babel import Locale
 from babel.dates import format_date, format_skeleton, format_time
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
 from babel.support import NullTranslations, Translations
 
 from web import WEB_DIR
@@ -81,6 +82,27 @@ class Catalogues:
 
     def ngettext(self, singular: str, plural: str, n: int) -> str:
         return self.translations.get(current.get(), self.translations[DEFAULT]).ngettext(singular, plural, n)
+
+
+@cache
+def catalogues() -> Catalogues:
+    """The catalogues, read once per process (templates and server-side messages share them)."""
+    return Catalogues()
+
+
+def gettext(message: str) -> str:
+    """A message (from the server's Python code) in the current language; no formatting applied."""
+    return catalogues().gettext(message)
+
+
+def format_number(value: int | float) -> str:
+    """A number with the page language's grouping (``12 345``, ``12,345``)."""
+    return format_decimal(value, locale=Locale.parse(current.get()))
+
+
+def country_label(code: str, english: str) -> str:
+    """A country's name in the page's language (CLDR), else the given English name."""
+    return english if current.get() == DEFAULT else Locale.parse(current.get()).territories.get(code, english)
 
 
 def direction(code: str) -> str:

@@ -55,7 +55,9 @@ def make_templates(settings: Settings) -> Jinja2Templates:
     env.filters["when"] = i18n.format_when
     env.filters["day"] = i18n.format_day
     env.filters["hour"] = i18n.format_hour
-    catalogues = i18n.Catalogues()
+    env.filters["number"] = i18n.format_number
+    env.filters["label"] = i18n.gettext  # a label from data: translated when catalogued, never %-formatted
+    catalogues = i18n.catalogues()
     english_countries = geo.country_choices()
     env.add_extension("jinja2.ext.i18n")
     env.install_gettext_callables(catalogues.gettext, catalogues.ngettext, newstyle=True)  # type: ignore[attr-defined]
@@ -83,11 +85,17 @@ def _clock(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
+def use_language(request: Request) -> str:
+    """The request's language, set for what runs next in this request (templates, labels, messages)."""
+    language = i18n.negotiate(request.cookies.get(i18n.COOKIE), request.headers.get("accept-language"))
+    i18n.current.set(language)
+    return language
+
+
 def render(request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200) -> Response:
     templates: Jinja2Templates = request.app.state.templates
     flash = request.session.pop("flash", None)
-    language = i18n.negotiate(request.cookies.get(i18n.COOKIE), request.headers.get("accept-language"))
-    i18n.current.set(language)  # read by the templates' gettext while this response renders
+    language = use_language(request)
     base = {
         "person": getattr(request.state, "person", None),
         "csrf_token": csrf_token(request),
@@ -262,25 +270,30 @@ async def report_page(request: Request) -> Response:
         accounts.require_organizer(person)
     figures = await db_of(request).read(compute, query.scope(forum_id))
     data = figures.as_dict() if query.raw else privacy.publish(figures)
+    use_language(request)  # the charts' labels are translated in report_context
     return render(request, "report.html", report_context(data, raw=query.raw, query=query))
 
 
 def report_context(data: dict[str, Any], raw: bool = False, query: ReportQuery | None = None) -> dict[str, Any]:
     """What report.html needs (also used by ``forumlive report`` to write the page to a file)."""
-    region_labels = {r.value: label for r, label in geo.REGION_LABELS.items()}
+    tr = i18n.gettext  # in the page's language (English for the command line)
+    undisclosed = i18n.gettext("Not disclosed")
+    region_labels = {r.value: tr(label) for r, label in geo.REGION_LABELS.items()}
     labels = {
-        "by_region": {**region_labels, "not_disclosed": "Not disclosed"},
-        "by_gender": {**{g.value: label for g, label in GENDER_LABELS.items()}, "not_disclosed": "Not disclosed"},
+        "by_region": {**region_labels, "not_disclosed": undisclosed},
+        "by_gender": {**{g.value: tr(label) for g, label in GENDER_LABELS.items()}, "not_disclosed": undisclosed},
         "by_stakeholder": {
-            **{k.value: label for k, label in STAKEHOLDER_LABELS.items()},
-            "not_disclosed": "Not disclosed",
+            **{k.value: tr(label) for k, label in STAKEHOLDER_LABELS.items()},
+            "not_disclosed": undisclosed,
         },
-        "sessions_by_track": {t.value: label for t, label in TRACK_LABELS.items()},
-        "sessions_by_type": {t.value: label for t, label in SESSION_TYPE_LABELS.items()},
+        "sessions_by_track": {t.value: tr(label) for t, label in TRACK_LABELS.items()},
+        "sessions_by_type": {t.value: tr(label) for t, label in SESSION_TYPE_LABELS.items()},
         "sessions_by_action_line": {k: f"{k} {v}" for k, v in ACTION_LINES.items()},
         "sessions_by_sdg": {str(k): f"SDG {k} {v}" for k, v in SDGS.items()},
-        "by_country": {c: geo.country_name(c) for c in data["by_country"] if c != "not_disclosed"}
-        | {"not_disclosed": "Not disclosed"},
+        "by_country": {
+            c: i18n.country_label(c, geo.country_name(c)) for c in data["by_country"] if c != "not_disclosed"
+        }
+        | {"not_disclosed": undisclosed},
     }
     charts = {key: output.bars(data[key], labels.get(key)) for key in output.DISTRIBUTIONS}
     return {"r": data, "raw": raw, "charts": charts, "query": query or ReportQuery()}

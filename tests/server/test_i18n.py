@@ -19,6 +19,8 @@ SCRIPT_MESSAGE = re.compile(r"""\bt\(\s*"((?:[^"\\]|\\.)*)\"""")
 # Messages with a count: ngettext("…", "…", n) in templates, tn("…", "…", n) in scripts.
 TEMPLATE_PLURAL = re.compile(r"""\bngettext\(\s*"((?:[^"\\]|\\.)*)",\s*"((?:[^"\\]|\\.)*)\"""")
 SCRIPT_PLURAL = re.compile(r"""\btn\(\s*"((?:[^"\\]|\\.)*)",\s*"((?:[^"\\]|\\.)*)\"""")
+# Messages the server's Python code translates: i18n.gettext("…") (error messages, report labels).
+SERVER_MESSAGE = re.compile(r"""\bi18n\.gettext\(\s*"((?:[^"\\]|\\.)*)\"""")
 PLACEHOLDER = re.compile(r"\{\w+\}|%\(\w+\)s")
 TRANSLATED = [code for code in i18n.LANGUAGES if code != i18n.DEFAULT]
 
@@ -32,8 +34,14 @@ def vocabulary_messages() -> set[str]:
     return {label for vocabulary in labels for label in vocabulary.values()}
 
 
+def server_messages() -> set[str]:
+    root = TEMPLATES_DIR.parent.parent / "server"
+    return {m for path in root.rglob("*.py") for m in SERVER_MESSAGE.findall(path.read_text())}
+
+
 def template_messages() -> set[str]:
-    found = set(vocabulary_messages())
+    """What LANG.po must hold: the templates' marked strings, vocabulary labels and the server's messages."""
+    found = set(vocabulary_messages()) | server_messages()
     for path in TEMPLATES_DIR.glob("*.html"):
         for double, single in TEMPLATE_MESSAGE.findall(path.read_text()):
             found.add(double or single)
@@ -62,6 +70,7 @@ def test_the_extractors_find_the_marked_strings() -> None:
     assert {"Skip to content", "Live captions", "Ask"} <= template_messages()
     assert {"Reconnecting…", "Vote (votes so far: {count})"} <= script_messages()
     assert ("Vote, {count} vote", "Vote, {count} votes") in script_plurals()
+    assert "Not disclosed" in server_messages()
 
 
 @pytest.mark.parametrize("code", TRANSLATED)
@@ -239,3 +248,26 @@ def test_cafe_floor_in_chinese(app, client: TestClient) -> None:  # noqa: ANN001
     for text in ("咖啡馆大厅", "为所有人安排座位", "每轮时长（分钟）", "本桌笔记", "全体会议：关键见解", "组织者"):
         assert text in page.text, text
     assert "Seat everyone" not in page.text
+
+
+def test_report_transcripts_and_invitation_pages_translated(app, client: TestClient) -> None:  # noqa: ANN001
+    """The key figures (headings, chart titles and vocabulary labels), the transcript search and a session's
+    transcript (with its counted captions) and the organizer's invitation panel in French."""
+    from tests.conftest import make_forum, make_session, sign_in_organizer
+
+    sign_in_organizer(app, client)
+    forum = make_forum(client)
+    session = make_session(client, forum["id"], title="E-health workshop")
+    fr = {"accept-language": "fr"}
+    report = client.get(f"/forums/{forum['id']}/report", headers=fr)
+    assert report.status_code == 200
+    for text in ("Chiffres clés", "Qui a participé", "Répartition régionale", "Sessions par format", "Restés ≥ 80 %"):
+        assert text in report.text, text
+    assert "« &lt;5 »" in report.text, "the hidden-cell marker is escaped"
+    search = client.get("/transcripts?q=health", headers=fr)
+    assert "Rechercher ce qui a été dit" in search.text and "0 sous-titre trouvé" in search.text
+    transcript = client.get(f"/sessions/{session['id']}/transcript", headers=fr)
+    assert "Transcription" in transcript.text and "0 sous-titre" in transcript.text
+    assert "Rien n’a encore été sous-titré dans cette session." in transcript.text
+    page = client.get(f"/sessions/{session['id']}", headers=fr)
+    assert "Créer un lien d’intervenant" in page.text

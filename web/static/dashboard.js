@@ -2,8 +2,9 @@
 
 const root = document.getElementById("dashboard");
 const forumId = Number(root.dataset.forumId);
-const $ = (id) => document.getElementById(id);
-const number = new Intl.NumberFormat();
+import { $, LANG, t } from "/static/common.js";
+
+const number = new Intl.NumberFormat(LANG);
 
 function cell(text, header = false) {
   const node = document.createElement(header ? "th" : "td");
@@ -15,7 +16,7 @@ function cell(text, header = false) {
 async function refresh() {
   try {
     const response = await fetch(`/api/forums/${forumId}/live`, { headers: { Accept: "application/json" } });
-    if (!response.ok) throw new Error(`the server answered ${response.status}`);
+    if (!response.ok) throw new Error(t("the server answered {status}", { status: response.status }));
     const data = await response.json();
     $("present-now").textContent = number.format(data.present_now);
     $("today-attendance").textContent = number.format(data.today.attendance);
@@ -34,17 +35,17 @@ async function refresh() {
     });
     if (!rows.length) {
       const row = document.createElement("tr");
-      const empty = cell("No room is open right now.");
+      const empty = cell(t("No room is open right now."));
       empty.colSpan = 4;
       empty.className = "hint empty";
       row.append(empty);
       rows.push(row);
     }
     $("live-sessions").replaceChildren(...rows);
-    $("updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
+    $("updated").textContent = t("updated {time}", { time: new Date().toLocaleTimeString(LANG) });
     $("dashboard-error").hidden = true;
   } catch (error) {
-    $("dashboard-error").textContent = `Could not refresh: ${error.message}. Trying again.`;
+    $("dashboard-error").textContent = t("Could not refresh: {reason}. Trying again.", { reason: error.message });
     $("dashboard-error").hidden = false;
   }
 }
