@@ -19,6 +19,8 @@ SCRIPT_MESSAGE = re.compile(r"""\bt\(\s*"((?:[^"\\]|\\.)*)\"""")
 # Messages with a count: ngettext("…", "…", n) in templates, tn("…", "…", n) in scripts.
 TEMPLATE_PLURAL = re.compile(r"""\bngettext\(\s*"((?:[^"\\]|\\.)*)",\s*"((?:[^"\\]|\\.)*)\"""")
 SCRIPT_PLURAL = re.compile(r"""\btn\(\s*"((?:[^"\\]|\\.)*)",\s*"((?:[^"\\]|\\.)*)\"""")
+# Errors the room socket sends (in English, with a code); the pages' scripts show them through the JSON catalogue.
+SOCKET_ERROR = re.compile(r"""\b(?:RoomError|_error|protocol\.error)\(\s*"\w+",\s*"((?:[^"\\]|\\.)*)\"""")
 # Messages the server's Python code translates: i18n.gettext("…") (error messages, report labels).
 SERVER_MESSAGE = re.compile(r"""\bi18n\.gettext\(\s*"((?:[^"\\]|\\.)*)\"""")
 PLACEHOLDER = re.compile(r"\{\w+\}|%\(\w+\)s")
@@ -48,8 +50,15 @@ def template_messages() -> set[str]:
     return found
 
 
+def socket_errors() -> set[str]:
+    root = TEMPLATES_DIR.parent.parent
+    paths = [*(root / "realtime").glob("*.py"), *(root / "server").rglob("*.py")]
+    return {m for path in paths for m in SOCKET_ERROR.findall(path.read_text())}
+
+
 def script_messages() -> set[str]:
-    return {m for path in STATIC_DIR.glob("*.js") for m in SCRIPT_MESSAGE.findall(path.read_text())}
+    """What LANG.json must hold: the scripts' t("…") strings and the socket's fixed error sentences."""
+    return {m for path in STATIC_DIR.glob("*.js") for m in SCRIPT_MESSAGE.findall(path.read_text())} | socket_errors()
 
 
 def template_plurals() -> set[tuple[str, str]]:
@@ -71,6 +80,7 @@ def test_the_extractors_find_the_marked_strings() -> None:
     assert {"Reconnecting…", "Vote (votes so far: {count})"} <= script_messages()
     assert ("Vote, {count} vote", "Vote, {count} votes") in script_plurals()
     assert "Not disclosed" in server_messages()
+    assert {"this session has ended", "sit at a table first", "not saved; please try again"} <= socket_errors()
 
 
 @pytest.mark.parametrize("code", TRANSLATED)

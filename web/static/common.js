@@ -39,6 +39,15 @@ export function tn(singular, plural, count, values = {}) {
   return fill(count === 1 ? singular : plural, all);
 }
 
+// The server's errors come in English with a code (realtime/room.py, server/rooms): shown in the page's
+// language where the catalogue has the sentence, else as sent.
+export function errorText(message) {
+  if (message.code === "rate_limited" && message.retry_after_s != null) {
+    return t("Too fast; try again in {seconds} s.", { seconds: Math.max(1, Math.ceil(message.retry_after_s)) });
+  }
+  return t(message.message || "");
+}
+
 // Close codes after which reconnecting cannot help.
 export const FINAL_CLOSES = new Map([
   [1008, t("This page's origin is not allowed.")],
@@ -126,7 +135,7 @@ export class RoomSocket {
         if (message.kind !== "skip") this.onEvent(message.kind, message.data);
         break;
       case "error":
-        this.onError(message.message);
+        this.onError(errorText(message));
         break;
       default:
         this.onOther(message);

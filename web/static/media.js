@@ -2,17 +2,22 @@
 // Two peer connections: "subscribe" (the server offers the stage's tracks; everyone) and "publish"
 // (the browser offers its microphone and camera; people on stage). Signaling rides the room socket.
 
+import { t } from "/static/common.js";
+
 const GATHER_WAIT_MS = 2000;
+const NOT_ALLOWED = t("The browser was not allowed to use your microphone or camera. Allow it in the address bar, then try again.");
 const DEVICE_ERRORS = {
-  NotAllowedError: "The browser was not allowed to use your microphone or camera. Allow it in the address bar, then try again.",
-  SecurityError: "The browser was not allowed to use your microphone or camera. Allow it in the address bar, then try again.",
-  NotFoundError: "No microphone or camera was found. Plug one in, then try again.",
-  OverconstrainedError: "The chosen device is no longer available. Pick another one.",
-  NotReadableError: "Your microphone or camera is in use by another application.",
+  NotAllowedError: NOT_ALLOWED,
+  SecurityError: NOT_ALLOWED,
+  NotFoundError: t("No microphone or camera was found. Plug one in, then try again."),
+  OverconstrainedError: t("The chosen device is no longer available. Pick another one."),
+  NotReadableError: t("Your microphone or camera is in use by another application."),
 };
 
 function deviceError(error, what) {
-  return DEVICE_ERRORS[error && error.name] || `Could not start the ${what}: ${error && error.message ? error.message : error}`;
+  const reason = error && error.message ? error.message : String(error);
+  return DEVICE_ERRORS[error && error.name] || (what === "camera" ? t("Could not start the camera: {reason}", { reason })
+    : t("Could not start the microphone: {reason}", { reason }));
 }
 
 // Resolves once ICE gathering has finished (or after a short wait: later candidates are trickled).
@@ -77,11 +82,11 @@ export class RoomMedia {
         case "media.tracks": this.setTracks(message.tracks); break;
         case "media.answer": if (this.pub) await this.pub.setRemoteDescription({ type: "answer", sdp: message.sdp }); break;
         case "media.levels": this.levels = message.levels; this.onChange("levels"); break;
-        case "media.stopped": this.stopLocal(`Your microphone is off: ${message.reason}.`); break;
+        case "media.stopped": this.stopLocal(t("Your microphone is off: {reason}.", { reason: message.reason })); break;
         default: break;
       }
     } catch (error) {
-      this.onError(`Media: ${error.message || error}`);
+      this.onError(t("Media: {reason}", { reason: error.message || error }));
     }
   }
 
@@ -91,7 +96,7 @@ export class RoomMedia {
       this.sub.addEventListener("track", (event) => this.onTrack(event));
       this.sub.addEventListener("icecandidate", (event) => this.trickle("subscribe", event.candidate));
       this.sub.addEventListener("connectionstatechange", () => {
-        if (this.sub && this.sub.connectionState === "failed") this.onError("The sound connection failed; reload the page to try again.");
+        if (this.sub && this.sub.connectionState === "failed") this.onError(t("The sound connection failed; reload the page to try again."));
       });
     }
     await this.sub.setRemoteDescription({ type: "offer", sdp: message.sdp });
@@ -170,7 +175,7 @@ export class RoomMedia {
   async startPublishing({ micId, studio }) {
     if (this.pub) return;
     if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-      this.onError("This browser cannot use a microphone here (it needs HTTPS and a recent browser).");
+      this.onError(t("This browser cannot use a microphone here (it needs HTTPS and a recent browser)."));
       return;
     }
     const processing = !studio;
@@ -191,14 +196,14 @@ export class RoomMedia {
     this.local.videoSender = pc.addTransceiver("video", { direction: "sendonly", streams: [stream] }).sender;
     pc.addEventListener("icecandidate", (event) => { if (this.pub === pc) this.trickle("publish", event.candidate); });
     pc.addEventListener("connectionstatechange", () => {
-      if (pc.connectionState === "failed") this.stopLocal("Your microphone connection failed; try again.");
+      if (pc.connectionState === "failed") this.stopLocal(t("Your microphone connection failed; try again."));
     });
     await pc.setLocalDescription(await pc.createOffer());
     await gathered(pc);
     this.send({ type: "media.publish", sdp: pc.localDescription.sdp });
     this.send({ type: "media.mute", kind: "video", muted: true }); // the camera starts off: show the avatar
     this.startMeter(stream);
-    this.onStatus("You are on air.");
+    this.onStatus(t("You are on air."));
     this.onChange("local");
   }
 
