@@ -19,6 +19,7 @@ from sqlmodel import select
 
 from server import geo
 from server.errors import Conflict, FieldError, Forbidden, Gone, InvalidInput, NotFound, NotSignedIn
+from server.i18n import N_
 from server.schemas import ProfilePublic, ProfileUpdate, RegisterRequest, parse
 from server.storage.models import Invitation, Person, Registration, Session, SessionRole
 from server.storage.types import utcnow
@@ -41,7 +42,7 @@ def register(db: DbSession, data: RegisterRequest, *, organizer: bool = False) -
         Conflict: the email is already registered.
     """
     if db.exec(select(Person).where(Person.email == data.email)).first() is not None:
-        raise Conflict("email: already registered", [FieldError("email", "already registered")])
+        raise Conflict("email: already registered", [FieldError("email", N_("already registered"))])
     person = Person(
         email=data.email, password_hash=hash_password(data.password), name=data.name, is_organizer=organizer
     )
@@ -91,7 +92,7 @@ def authenticate(db: DbSession, email: str, password: str) -> Person:
     except (VerificationError, InvalidHashError):
         person = None
     if person is None:
-        raise NotSignedIn("wrong email or password")
+        raise NotSignedIn(N_("wrong email or password"))
     if PASSWORDS.check_needs_rehash(person.password_hash):
         person.password_hash = hash_password(password)
         db.add(person)
@@ -165,7 +166,7 @@ def delete_account(db: DbSession, person_id: int, password: str) -> None:
     try:
         PASSWORDS.verify(person.password_hash, password)
     except (VerificationError, InvalidHashError):
-        raise NotSignedIn("wrong password; the account was not deleted") from None
+        raise NotSignedIn(N_("wrong password; the account was not deleted")) from None
     for model in (Registration, SessionRole):
         for row in db.exec(select(model).where(model.person_id == person_id)).all():
             db.delete(row)
@@ -201,9 +202,9 @@ def _token_hash(token: str) -> str:
 
 def require_organizer(person: Person | None) -> Person:
     if person is None:
-        raise NotSignedIn("sign in first")
+        raise NotSignedIn(N_("sign in first"))
     if not person.is_organizer:
-        raise Forbidden("only organizers may do this")
+        raise Forbidden(N_("only organizers may do this"))
     return person
 
 
@@ -242,9 +243,9 @@ def find_invitation(db: DbSession, token: str) -> tuple[Invitation, Session]:
     """
     invitation = db.exec(select(Invitation).where(Invitation.token_hash == _token_hash(token))).first()
     if invitation is None:
-        raise NotFound("this invitation link is not valid")
+        raise NotFound(N_("this invitation link is not valid"))
     if invitation.accepted_at is not None:
-        raise Conflict("this invitation link has already been used")
+        raise Conflict(N_("this invitation link has already been used"))
     if invitation.expires_at <= utcnow():
         raise Gone(f"this invitation link expired at {invitation.expires_at.isoformat()}; ask for a new one")
     session = db.get(Session, invitation.session_id)
@@ -255,7 +256,7 @@ def find_invitation(db: DbSession, token: str) -> tuple[Invitation, Session]:
 def accept_invitation(db: DbSession, person: Person | None, token: str) -> SessionRole:
     """Give the signed-in person the invitation's role in its session, once."""
     if person is None:
-        raise NotSignedIn("sign in or register to accept the invitation")
+        raise NotSignedIn(N_("sign in or register to accept the invitation"))
     invitation, session = find_invitation(db, token)
     invitation.accepted_by = person.id
     invitation.accepted_at = utcnow()

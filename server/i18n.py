@@ -90,6 +90,12 @@ def catalogues() -> Catalogues:
     return Catalogues()
 
 
+def N_(message: str) -> str:  # noqa: N802 - gettext's name for a marker
+    """Marks a message to translate where it is shown (pages translate errors and notices through the
+    catalogue); the message itself stays English for the API."""
+    return message
+
+
 def gettext(message: str) -> str:
     """A message (from the server's Python code) in the current language; no formatting applied."""
     return catalogues().gettext(message)

@@ -111,8 +111,10 @@ def error_page(request: Request, status: int, message: str) -> Response:
     return render(request, "error.html", {"status": status, "message": message}, status_code=status)
 
 
-def _flash(request: Request, message: str) -> None:
-    request.session["flash"] = message
+def _flash(request: Request, message: str, **values: str) -> None:
+    """A notice for the next page, in the request's language (message: an English msgid, %(name)s values)."""
+    use_language(request)
+    request.session["flash"] = i18n.gettext(message) % values
 
 
 def _safe_next(value: object, default: str = "/") -> str:
@@ -319,10 +321,10 @@ async def session_registration(request: Request) -> Response:
     db = db_of(request)
     if form.get("action") == "unregister":
         await db.write(programme.unregister_from_session, person, session_id)
-        _flash(request, "Removed from your agenda.")
+        _flash(request, i18n.N_("Removed from your agenda."))
     else:
         await db.write(programme.register_for_session, person, session_id)
-        _flash(request, "Added to your agenda.")
+        _flash(request, i18n.N_("Added to your agenda."))
     return _redirect(f"/sessions/{session_id}")
 
 
@@ -364,7 +366,7 @@ async def register_page(request: Request) -> Response:
         context = {"values": values, "errors": _field_errors(exc), "next": next_url}
         return render(request, "register.html", context, status_code=exc.status)
     sign_in(request, created)
-    _flash(request, f"Welcome, {created.name}. Your account is ready.")
+    _flash(request, i18n.N_("Welcome, %(name)s. Your account is ready."), name=created.name)
     return _redirect(next_url)
 
 
@@ -382,13 +384,13 @@ async def signin_page(request: Request) -> Response:
         context = {"values": {"email": email}, "errors": {"form": exc.message}, "next": next_url}
         return render(request, "signin.html", context, status_code=exc.status)
     sign_in(request, person)
-    _flash(request, f"Signed in as {person.name}.")
+    _flash(request, i18n.N_("Signed in as %(name)s."), name=person.name)
     return _redirect(next_url)
 
 
 async def signout_page(request: Request) -> Response:
     sign_out(request)
-    _flash(request, "Signed out.")
+    _flash(request, i18n.N_("Signed out."))
     return _redirect("/")
 
 
@@ -411,7 +413,7 @@ async def profile_page(request: Request) -> Response:
         try:
             data = parse(ProfileUpdate, values)
             await db.write(accounts.update_profile, person.id, data)
-            _flash(request, "Profile saved.")
+            _flash(request, i18n.N_("Profile saved."))
             return _redirect("/profile")
         except ForumliveError as exc:
             errors, status = _field_errors(exc), exc.status
@@ -436,10 +438,10 @@ async def profile_delete(request: Request) -> Response:
     try:
         await db_of(request).write(accounts.delete_account, person.id, str(form.get("password") or ""))
     except ForumliveError as exc:
-        _flash(request, f"Not deleted: {exc.message}")
+        _flash(request, i18n.N_("Not deleted: %(reason)s"), reason=i18n.gettext(exc.message))
         return _redirect("/profile#delete")
     sign_out(request)
-    _flash(request, "Your account and your data were deleted.")
+    _flash(request, i18n.N_("Your account and your data were deleted."))
     return _redirect("/")
 
 
@@ -455,7 +457,7 @@ async def invitation_page(request: Request) -> Response:
         if person is None:
             return _redirect(f"/signin?next=/invitations/{token}")
         await db.write(accounts.accept_invitation, person, token)
-        _flash(request, f"You are now a {invitation.role} of this session.")
+        _flash(request, i18n.N_("You are now %(role)s of this session."), role=i18n.gettext(str(invitation.role)))
         return _redirect(f"/sessions/{session.id}")
     context = {"invitation": invitation, "session": session, "token": token}
     return render(request, "invitation.html", context)

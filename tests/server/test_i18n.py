@@ -21,8 +21,9 @@ TEMPLATE_PLURAL = re.compile(r"""\bngettext\(\s*"((?:[^"\\]|\\.)*)",\s*"((?:[^"\
 SCRIPT_PLURAL = re.compile(r"""\btn\(\s*"((?:[^"\\]|\\.)*)",\s*"((?:[^"\\]|\\.)*)\"""")
 # Errors the room socket sends (in English, with a code); the pages' scripts show them through the JSON catalogue.
 SOCKET_ERROR = re.compile(r"""\b(?:RoomError|_error|protocol\.error)\(\s*"\w+",\s*"((?:[^"\\]|\\.)*)\"""")
-# Messages the server's Python code translates: i18n.gettext("…") (error messages, report labels).
-SERVER_MESSAGE = re.compile(r"""\bi18n\.gettext\(\s*"((?:[^"\\]|\\.)*)\"""")
+# Messages the server's Python code translates: i18n.gettext("…"), and N_("…") marking errors and notices
+# that pages show translated (the API keeps them in English).
+SERVER_MESSAGE = re.compile(r"""\b(?:i18n\.gettext|i18n\.N_|N_)\(\s*"((?:[^"\\]|\\.)*)\"""")
 PLACEHOLDER = re.compile(r"\{\w+\}|%\(\w+\)s")
 TRANSLATED = [code for code in i18n.LANGUAGES if code != i18n.DEFAULT]
 
@@ -281,3 +282,26 @@ def test_report_transcripts_and_invitation_pages_translated(app, client: TestCli
     assert "Rien n’a encore été sous-titré dans cette session." in transcript.text
     page = client.get(f"/sessions/{session['id']}", headers=fr)
     assert "Créer un lien d’intervenant" in page.text
+
+
+def test_server_errors_and_notices_in_the_page_language(app, client: TestClient) -> None:  # noqa: ANN001
+    """A failed sign-in, a field error, an error page and a notice after an action speak the page's language;
+    the API keeps the English message."""
+    from tests.conftest import PASSWORD, csrf, register
+
+    register(client, email="pat@example.org")
+    token = client.get("/signin").text.split('name="csrf_token" value="')[1].split('"')[0]
+    wrong = {"email": "pat@example.org", "password": "wrong-password!", "csrf_token": token}
+    failed = client.post("/signin", data=wrong, headers={"accept-language": "es"})
+    assert "Correo electrónico o contraseña incorrectos." in failed.text
+    api = client.post("/api/auth/signin", json={"email": "pat@example.org", "password": "nope-nope-nope"},
+                      headers=csrf(client))
+    assert "wrong email or password" in api.text
+    again = client.post("/register", headers={"accept-language": "ru"}, data={
+        "name": "Pat", "email": "pat@example.org", "password": "long-enough-password", "csrf_token": token})
+    assert "уже зарегистрирован" in again.text
+    expired = client.get("/invitations/no-such-token", headers={"accept-language": "zh"})
+    assert "此邀请链接无效。" in expired.text
+    signed_in = client.post("/signin", data={"email": "pat@example.org", "password": PASSWORD, "csrf_token": token},
+                            headers={"accept-language": "ar"})  # followed to the programme, which shows the notice
+    assert "تم تسجيل الدخول باسم Pat Participant." in signed_in.text
