@@ -601,6 +601,7 @@ async def captions_status(request: Request) -> Response:
             "engine": captions.engine_name,
             "model": captions.model,
             "workers": captions.workers,
+            "batch": captions.batch,
             "streams": captions.status(),
         }
     )

@@ -157,6 +157,7 @@ def create_app(settings: Settings, *, migrate_on_start: bool = True) -> Starlett
         engine=settings.captions_engine,
         models_dir=settings.data_dir / "models",
         workers=settings.captions_workers,
+        batch=settings.captions_batch,
         translate=settings.captions_translate,
     )
     if settings.live_captions:

@@ -9,6 +9,12 @@ When the engine cannot keep up, a live stream's steps lengthen: each step takes 
 arrived meanwhile, so captions come later rather than the backlog growing without bound (the tap
 keeps at most 10 s per consumer).
 
+Scheduling: each stream has at most one step in flight. Steps run in worker threads; their engine calls go
+through a ``BatchingEngine``: calls made while the engine is busy wait and then run together in one batch
+(faster-whisper: one encoder, decoder and aligner pass), ``workers`` batches at a time, at most ``batch``
+windows each. A step that starts while the engine is busy decodes greedily instead of with the beam: under
+load, quality gives way first, then steps lengthen.
+
 Languages: a source is captioned in its session's language (English with English-only models; detected by
 the model when Whisper does not know the session's language). With a multilingual model, a session in
 another language also gets an English track (``translation``): a second processor on the same audio with
@@ -31,6 +37,7 @@ import anyio.to_thread
 import numpy as np
 
 from captioning.audio import pcm16_to_float, resample, to_mono
+from captioning.batching import BatchingEngine
 from captioning.engine import SAMPLE_RATE_HZ, Engine, TranscribeOptions, whisper_language
 from captioning.processor import CaptionOptions, StreamingProcessor, Update
 from captioning.vad import SpeechTrack
@@ -126,6 +133,7 @@ class CaptionService:
         workers: int = 1,
         translate: bool = True,
         vad: bool = True,
+        batch: int = 8,
     ) -> None:
         self.rooms = rooms
         # Silero VAD per stream: steps without speech skip the engine, words placed where no one spoke are
@@ -136,21 +144,25 @@ class CaptionService:
         self.engine_name = engine
         self.translate = translate  # an English track for sessions in other languages (multilingual models)
         self.models_dir = models_dir or Path("data") / "models"  # where converted checkpoints are kept
-        self._engine: Engine | None = None
+        self._engine: BatchingEngine | Engine | None = None
         self._engine_lock = asyncio.Lock()
         self.tasks: set[asyncio.Task[None]] = set()
-        # The engine's worker slots, shared by every stream: a stream has at most one step waiting, and
-        # the semaphore serves waiters in order, so streams take turns (round robin).
+        # Steps in flight, shared by every stream: a stream has at most one step in flight, and the semaphore
+        # serves waiters in order, so streams take turns (round robin). The engine runs ``workers`` batches of
+        # at most ``batch`` steps' windows at a time.
         self.workers = workers
-        self._slots = asyncio.Semaphore(workers)
+        self.batch = batch
+        self._slots = asyncio.Semaphore(workers * batch)
         self._waiting = 0  # steps waiting for a slot
         self.streams: dict[tuple[int, int | None, str, str], StreamStatus] = {}
 
-    async def engine(self) -> Engine:
+    async def engine(self) -> BatchingEngine:
         async with self._engine_lock:
             if self._engine is None:
                 # Loading (and for openai-whisper, converting on first use) blocks: a worker thread does it.
                 self._engine = await anyio.to_thread.run_sync(self._load_engine)
+            if not isinstance(self._engine, BatchingEngine):  # loaded, or given at the seam by a test
+                self._engine = BatchingEngine(self._engine, max_batch=self.batch, runners=self.workers)
             return self._engine
 
     def _load_engine(self) -> Engine:
@@ -180,9 +192,9 @@ class CaptionService:
         return checkpoint
 
     async def _step(self, processor: StreamingProcessor, work: str, status: StreamStatus) -> Update:
-        """Run one processor step (``process`` or ``finish``) in a worker slot, taking turns with the other
-        streams. While other steps wait for a slot, this one decodes greedily instead of with the beam:
-        quality gives way first, then steps lengthen."""
+        """Run one processor step (``process`` or ``finish``) in a worker thread, taking turns with the other
+        streams. When the engine is busy with other steps (or others wait for a slot), this one decodes
+        greedily instead of with the beam: quality gives way first, then steps lengthen."""
         waited = time.monotonic()
         self._waiting += 1
         try:
@@ -192,8 +204,9 @@ class CaptionService:
         try:
             began = time.monotonic()
             status.waited_s += began - waited
-            processor.beam_size = 1 if self._waiting else processor.options.beam_size
-            status.greedy_steps += self._waiting > 0
+            shared = self._waiting > 0 or (isinstance(self._engine, BatchingEngine) and self._engine.busy)
+            processor.beam_size = 1 if shared else processor.options.beam_size
+            status.greedy_steps += shared
             update = await anyio.to_thread.run_sync(getattr(processor, work))
             status.busy_s += time.monotonic() - began
         finally:

@@ -44,6 +44,8 @@ class Settings:
             (with ``openai-whisper``, also the path of a converted ``.pt`` checkpoint).
         captions_workers: engine calls running at once, shared by all caption streams in turn (each call
             uses 2 threads; default: half the CPU cores).
+        captions_batch: the most streams' windows one engine call transcribes together (faster-whisper
+            batches them in one pass; default 8).
         captions_translate: give sessions held in a language other than English a second caption track, in
             English (Whisper's translate task), when the model is multilingual; doubles their engine time.
         captions_engine: what runs the model: ``faster-whisper`` (CTranslate2, the default) or
@@ -81,6 +83,7 @@ class Settings:
     captions_engine: str = "faster-whisper"
     captions_translate: bool = True
     captions_workers: int = field(default_factory=lambda: max(1, (os.cpu_count() or 2) // 2))
+    captions_batch: int = 8
     stun_urls: tuple[str, ...] = ()
     turn_urls: tuple[str, ...] = ()
     turn_secret: str = ""
@@ -227,6 +230,8 @@ def load_settings(
         kwargs["captions_translate"] = _bool("CAPTIONS_TRANSLATE", env["CAPTIONS_TRANSLATE"])
     if "CAPTIONS_WORKERS" in env:
         kwargs["captions_workers"] = _int("CAPTIONS_WORKERS", env["CAPTIONS_WORKERS"], 1, 64)
+    if "CAPTIONS_BATCH" in env:
+        kwargs["captions_batch"] = _int("CAPTIONS_BATCH", env["CAPTIONS_BATCH"], 1, 64)
     if "CLUSTER_LEASE_S" in env:
         kwargs["cluster_lease_s"] = _seconds("CLUSTER_LEASE_S", env["CLUSTER_LEASE_S"], 0.5, 600)
     if "CLUSTER_HEARTBEAT_S" in env:

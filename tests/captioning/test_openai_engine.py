@@ -303,15 +303,17 @@ async def test_caption_service_converts_on_first_use_off_the_event_loop(tmp_path
     ticker = asyncio.create_task(tick())
     try:
         began = time.perf_counter()
-        engine = await service.engine()
+        engine = (await service.engine()).engine  # inside the service's batcher
         took = time.perf_counter() - began
         ticks.append(time.perf_counter())
     finally:
         ticker.cancel()
     try:
-        assert isinstance(engine, OpenAIWhisperEngine) and engine is await service.engine()
+        assert isinstance(engine, OpenAIWhisperEngine) and engine is (await service.engine()).engine
         assert engine.checkpoint_path == tmp_path / "models" / "tiny.en.pt" and engine.checkpoint_path.is_file()
-        # Blocking the loop would leave one tick for the whole load (measured: 0.5 s, 40 ticks here).
-        assert len(ticks) >= 5 and max(b - a for a, b in zip(ticks, ticks[1:], strict=False)) < min(0.5, took / 2)
+        # Blocking the loop would leave one tick for the whole load (measured: 0.5 s, 40 ticks here; 22 s and
+        # 963 ticks with one 1.5 s gap on a machine busy with other tests: threads holding the GIL now and then).
+        assert len(ticks) >= max(5, took / 0.01 / 4)
+        assert max(b - a for a, b in zip(ticks, ticks[1:], strict=False)) < max(0.5, took / 4)
     finally:
         engine.checkpoint_path.unlink(missing_ok=True)

@@ -136,3 +136,33 @@ def test_silence_and_noise_give_no_captions(engine: FasterWhisperEngine) -> None
     ):
         assert stream(engine, audio) == ""
         assert stream(engine, audio, CaptionOptions(), vad=True) == ""
+
+
+def test_a_batch_of_windows_hears_what_each_window_alone_does(engine: FasterWhisperEngine) -> None:
+    """Several streams' windows in one encoder, decoder and aligner pass (``transcribe_batch``): the same words,
+    times and scores as each window transcribed alone; a window given the full 30 s, or with a prompt of its
+    own length, runs alone. (Silence never reaches the engine in a live stream: the VAD skips it.)"""
+    jfk, libri = load_wav("jfk.wav"), load_wav("libri_0870.wav")
+    second = SAMPLE_RATE_HZ
+    windows = [jfk[: 8 * second], libri[: 8 * second], jfk[2 * second : 10 * second], libri[4 * second : 11 * second]]
+    for beam in (1, 3):
+        options = TranscribeOptions(min_context_s=10.0, beam_size=beam, prompt="And so, my fellow citizens.")
+        alone = [engine.transcribe(w, options) for w in windows]
+        together = engine.transcribe_batch([(w, options) for w in windows])
+        assert len(together) == len(windows)
+        for one, batched in zip(alone, together, strict=True):
+            assert [w.text for s in batched for w in s.words] == [w.text for s in one for w in s.words]
+            assert len(one[0].words) > 10
+            for a, b in zip(one[0].words, batched[0].words, strict=True):
+                assert abs(a.start_s - b.start_s) <= 0.02 and abs(a.end_s - b.end_s) <= 0.02
+            assert abs(one[0].avg_logprob - batched[0].avg_logprob) < 0.01
+    # Mixed: a full-context window and one with its own prompt length go alone, and still come back in order.
+    mixed = [
+        (jfk[: 8 * second], TranscribeOptions(min_context_s=None)),
+        (libri[: 8 * second], TranscribeOptions(min_context_s=10.0, prompt="Norland")),
+        (jfk[: 8 * second], TranscribeOptions(min_context_s=10.0)),
+    ]
+    found = engine.transcribe_batch(mixed)
+    assert [" ".join(s.text for s in f).split()[:3] for f in found] == [
+        " ".join(s.text for s in engine.transcribe(a, o)).split()[:3] for a, o in mixed
+    ]

@@ -1,0 +1,103 @@
+"""The batcher: transcribe calls made at once from several threads run together; alone, a call runs at once."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from captioning.batching import BatchingEngine
+from captioning.engine import Segment, TranscribeOptions, Word
+
+
+class Recorder:
+    """Answers each window with its first sample's value; notes the batches it was given."""
+
+    name = "recorder"
+
+    def __init__(self, seconds: float = 0.2, fail_on: float | None = None) -> None:
+        self.seconds = seconds
+        self.fail_on = fail_on
+        self.batches: list[list[float]] = []
+
+    def transcribe(self, audio: np.ndarray, options: TranscribeOptions) -> list[Segment]:
+        return self.transcribe_batch([(audio, options)])[0]
+
+    def transcribe_batch(self, calls: list[tuple[np.ndarray, TranscribeOptions]]) -> list[list[Segment]]:
+        values = [float(audio[0]) for audio, _ in calls]
+        self.batches.append(values)
+        time.sleep(self.seconds)
+        if self.fail_on in values:
+            raise RuntimeError("engine failed")
+        return [[Segment(0.0, 1.0, str(v), (Word(0.0, 1.0, str(v)),))] for v in values]
+
+
+def _call_from_threads(engine: BatchingEngine, values: list[float]) -> dict[float, object]:
+    results: dict[float, object] = {}
+
+    def call(value: float) -> None:
+        try:
+            results[value] = engine.transcribe(np.full(10, value, np.float32), TranscribeOptions())[0].text
+        except RuntimeError as error:
+            results[value] = error
+
+    threads = [threading.Thread(target=call, args=(v,)) for v in values]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.01)  # in this order
+    for thread in threads:
+        thread.join(timeout=10)
+    return results
+
+
+def test_calls_made_while_the_engine_is_busy_run_together_and_each_gets_its_own_result() -> None:
+    inner = Recorder()
+    engine = BatchingEngine(inner, max_batch=3)
+    results = _call_from_threads(engine, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    assert results == {v: str(v) for v in [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]}
+    # The first ran alone at once; the next five queued behind it and went in order, at most three at a time.
+    assert inner.batches == [[1.0], [2.0, 3.0, 4.0], [5.0, 6.0]]
+    assert (engine.batches, engine.batched_calls) == (3, 6) and not engine.busy
+
+
+def test_an_engine_error_reaches_every_caller_of_its_batch_and_no_one_else() -> None:
+    inner = Recorder(fail_on=3.0)
+    engine = BatchingEngine(inner, max_batch=2)
+    results = _call_from_threads(engine, [1.0, 2.0, 3.0, 4.0])
+    assert inner.batches == [[1.0], [2.0, 3.0], [4.0]]
+    assert results[1.0] == "1.0" and results[4.0] == "4.0"
+    assert all(isinstance(results[v], RuntimeError) for v in (2.0, 3.0))
+    assert not engine.busy  # nothing left waiting
+
+
+def test_an_engine_without_batches_gets_the_calls_one_by_one_in_order() -> None:
+    class OneByOne:
+        name = "one"
+
+        def __init__(self) -> None:
+            self.seen: list[float] = []
+
+        def transcribe(self, audio: np.ndarray, options: TranscribeOptions) -> list[Segment]:
+            self.seen.append(float(audio[0]))
+            time.sleep(0.1)
+            return [Segment(0.0, 1.0, str(audio[0]))]
+
+    inner = OneByOne()
+    results = _call_from_threads(BatchingEngine(inner, max_batch=8), [1.0, 2.0, 3.0])
+    assert inner.seen == [1.0, 2.0, 3.0] and results == {1.0: "1.0", 2.0: "2.0", 3.0: "3.0"}
+
+
+def test_two_runners_run_two_batches_at_once() -> None:
+    inner = Recorder(seconds=0.3)
+    engine = BatchingEngine(inner, max_batch=8, runners=2)
+    began = time.monotonic()
+    results = _call_from_threads(engine, [1.0, 2.0, 3.0])
+    assert len(results) == 3 and inner.batches[:2] == [[1.0], [2.0]]
+    assert time.monotonic() - began < 0.75  # [1], [2] at once, then [3]: two rounds, not three
+
+
+def test_sizes_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        BatchingEngine(Recorder(), max_batch=0)
