@@ -8,6 +8,7 @@ worker thread through ``Database.read``/``write``.
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 from datetime import datetime, timedelta
 from typing import Any
@@ -137,6 +138,45 @@ def profile(db: DbSession, person: Person) -> ProfilePublic:
         is_organizer=person.is_organizer,
         roles=[{"session_id": s.id, "session_title": s.title, "role": r.role} for r, s in roles],
     )
+
+
+# Caption display settings a person can keep (web/static/captionprefs.js applies them; the first is the default).
+CAPTION_DISPLAY: dict[str, tuple[str, ...]] = {
+    "size": ("normal", "large", "larger"),
+    "contrast": ("dark", "light", "yellow"),
+    "position": ("page", "bottom", "top"),
+}
+
+
+def caption_display(person: Person) -> dict[str, str]:
+    """The person's saved caption display settings (only known names and values; {} when never set)."""
+    try:
+        saved = json.loads(person.caption_display or "{}")
+    except ValueError:
+        return {}
+    if not isinstance(saved, dict):
+        return {}
+    return {k: v for k, v in saved.items() if k in CAPTION_DISPLAY and v in CAPTION_DISPLAY[k]}
+
+
+def set_caption_display(db: DbSession, person_id: int, values: object) -> dict[str, str]:
+    """Keep caption display settings in the profile; settings not given keep their saved value.
+
+    Raises:
+        InvalidInput: not an object, or an unknown setting or value.
+    """
+    if not isinstance(values, dict):
+        raise InvalidInput.field("body", "must be a JSON object")
+    for name, value in values.items():
+        if name not in CAPTION_DISPLAY:
+            raise InvalidInput.field(str(name), "is not a caption display setting")
+        if value not in CAPTION_DISPLAY[name]:
+            raise InvalidInput.field(name, f"must be one of {', '.join(CAPTION_DISPLAY[name])}")
+    person = get_person(db, person_id)
+    merged = {**caption_display(person), **values}
+    person.caption_display = json.dumps(merged, separators=(",", ":"), sort_keys=True)
+    db.add(person)
+    return merged
 
 
 def export_data(db: DbSession, person_id: int) -> dict[str, Any]:

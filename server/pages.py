@@ -15,7 +15,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.templating import Jinja2Templates
 
 from server import accounts, attendance, geo, i18n, programme, transcripts
-from server.errors import ForumliveError, InvalidInput
+from server.errors import ForumliveError, InvalidInput, NotSignedIn
 from server.http import authenticate, csrf_protected, csrf_token, current_person, db_of, read_query, sign_in, sign_out
 from server.lite import LiteSocket
 from server.reports import output, privacy
@@ -73,6 +73,7 @@ def make_templates(settings: Settings) -> Jinja2Templates:
         language_name=lambda code: i18n.language_name(code) or geo.language_name(code),
         region_labels={r.value: label for r, label in geo.REGION_LABELS.items()},
         languages=i18n.LANGUAGES,
+        caption_display=accounts.caption_display,
     )
     return templates
 
@@ -422,6 +423,19 @@ async def profile_page(request: Request) -> Response:
     return render(request, "profile.html", {"profile": public, "agenda": agenda, "errors": errors}, status)
 
 
+async def caption_display_save(request: Request) -> Response:
+    """Keep the signed-in person's caption display settings in their profile (JSON body, from captionprefs.js)."""
+    person = await current_person(request)
+    if person is None:
+        raise NotSignedIn(i18n.N_("sign in first"))
+    try:
+        values = await request.json()
+    except ValueError:
+        raise InvalidInput.field("body", "is not valid JSON") from None
+    saved = await db_of(request).write(accounts.set_caption_display, person.id, values)
+    return JSONResponse(saved)
+
+
 async def profile_export(request: Request) -> Response:
     person = await current_person(request)
     if person is None:
@@ -493,6 +507,7 @@ def routes() -> list[BaseRoute]:
         Route("/signout", protected(signout_page), methods=["POST"]),
         Route("/profile", protected(profile_page), methods=["GET", "POST"]),
         Route("/profile/export", profile_export, methods=["GET"]),
+        Route("/profile/caption-display", protected(caption_display_save), methods=["POST"]),
         Route("/profile/delete", protected(profile_delete), methods=["POST"]),
         Route("/invitations/{token}", protected(invitation_page), methods=["GET", "POST"]),
     ]

@@ -93,6 +93,9 @@ class Person(SQLModel, table=True):
     title: str = Field(default="", max_length=200)
     is_organizer: bool = False
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # Caption display settings as compact JSON ({"size": …, "contrast": …, "position": …}; accounts.py
+    # CAPTION_DISPLAY lists the values), so they follow the person across devices. "" when never set.
+    caption_display: str = Field(default="", max_length=100)
 
 
 class SessionRole(SQLModel, table=True):
