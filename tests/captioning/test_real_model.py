@@ -57,8 +57,11 @@ def test_the_packaged_model_is_found_and_unknown_ones_are_explained() -> None:
         find_model("large-v9")
 
 
-CLIPS = ["jfk.wav", "libri_0870.wav", "libri_0880.wav"]
-# Absolute bound on the streaming WER pooled over CLIPS (measured: 0.06, the same as offline).
+# The human speech here: 93 words. (With three clips, 52 words, one word more than offline was 20% more: the
+# CPU's GEMM backend alone moved a word, AMD's oneDNN int8 against Intel's MKL.)
+CLIPS = ["jfk.wav", "libri_0870.wav", "libri_0880.wav", "libri_0890.wav", "libri_0920.wav", "libri_0930.wav"]
+# Absolute bound on the streaming WER pooled over CLIPS (measured on AMD, int8: offline 0.086, the accurate
+# profile 0.075, the live default 0.086).
 STREAMING_WER_BOUND = 0.12
 
 
@@ -89,7 +92,7 @@ def test_streaming_is_within_ten_percent_of_offline_on_real_speech(engine: Faste
 
 def test_the_live_default_is_within_ten_percent_of_offline(engine: FasterWhisperEngine) -> None:
     """What the server runs when it keeps up (CaptionOptions(): 0.75 s steps, the encoder given the window plus
-    1 s but at least 10 s, beam 3; a Silero VAD per stream), on the same clips (measured 0.04 against 0.06)."""
+    1 s but at least 10 s, beam 3; a Silero VAD per stream), on the same clips."""
     offline_wer, streaming_wer = pooled_wer(engine, CaptionOptions(), vad=True)
     assert streaming_wer <= offline_wer * 1.10 + 1e-9, (streaming_wer, offline_wer)
     assert streaming_wer <= STREAMING_WER_BOUND
