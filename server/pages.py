@@ -281,6 +281,7 @@ def report_context(data: dict[str, Any], raw: bool = False, query: ReportQuery |
     """What report.html needs (also used by ``forumlive report`` to write the page to a file)."""
     tr = i18n.gettext  # in the page's language (English for the command line)
     undisclosed = i18n.gettext("Not disclosed")
+    sdg = i18n.gettext("SDG %(number)s")
     region_labels = {r.value: tr(label) for r, label in geo.REGION_LABELS.items()}
     labels = {
         "by_region": {**region_labels, "not_disclosed": undisclosed},
@@ -291,8 +292,8 @@ def report_context(data: dict[str, Any], raw: bool = False, query: ReportQuery |
         },
         "sessions_by_track": {t.value: tr(label) for t, label in TRACK_LABELS.items()},
         "sessions_by_type": {t.value: tr(label) for t, label in SESSION_TYPE_LABELS.items()},
-        "sessions_by_action_line": {k: f"{k} {v}" for k, v in ACTION_LINES.items()},
-        "sessions_by_sdg": {str(k): f"SDG {k} {v}" for k, v in SDGS.items()},
+        "sessions_by_action_line": {k: f"{k} {tr(v)}" for k, v in ACTION_LINES.items()},
+        "sessions_by_sdg": {str(k): f"{sdg % {'number': k}} {tr(v)}" for k, v in SDGS.items()},
         "by_country": {
             c: i18n.country_label(c, geo.country_name(c)) for c in data["by_country"] if c != "not_disclosed"
         }

@@ -31,9 +31,10 @@ TRANSLATED = [code for code in i18n.LANGUAGES if code != i18n.DEFAULT]
 def vocabulary_messages() -> set[str]:
     """Labels of the forum's vocabularies that templates translate as values (``_(s.type_label)``)."""
     from server.geo import REGION_LABELS
-    from server.vocab import GENDER_LABELS, SESSION_TYPE_LABELS, STAKEHOLDER_LABELS, TRACK_LABELS
+    from server.vocab import ACTION_LINES, GENDER_LABELS, SDGS, SESSION_TYPE_LABELS, STAKEHOLDER_LABELS, TRACK_LABELS
 
-    labels: list[dict] = [SESSION_TYPE_LABELS, TRACK_LABELS, STAKEHOLDER_LABELS, GENDER_LABELS, REGION_LABELS]
+    labels: list[dict] = [SESSION_TYPE_LABELS, TRACK_LABELS, STAKEHOLDER_LABELS, GENDER_LABELS, REGION_LABELS,
+                          ACTION_LINES, SDGS]
     return {label for vocabulary in labels for label in vocabulary.values()}
 
 
@@ -227,7 +228,7 @@ def test_programme_in_spanish_with_its_count(app, client: TestClient) -> None:  
     make_session(client, forum["id"], title="E-health workshop")
     page = client.get("/", headers={"accept-language": "es"})
     for text in ("Todos los formatos", "Todas las líneas de acción", "Filtrar", "1 sesión", "Taller temático",
-                 "Las horas se muestran en Europe/Zurich."):
+                 "Las horas se muestran en Europe/Zurich.", "1. Fin de la pobreza", "Creación de capacidad"):
         assert text in page.text, text
     make_session(client, forum["id"], title="Second workshop")
     assert "2 sesiones" in client.get("/", headers={"accept-language": "es"}).text
