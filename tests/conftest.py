@@ -199,8 +199,25 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer
         log.close()
 
 
+class KillableServer:
+    """A server process a test started (``self.process``), stopped with SIGTERM or killed with SIGKILL."""
+
+    process: subprocess.Popen | None
+    stop_timeout_s = 10.0
+
+    def kill(self) -> None:
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=self.stop_timeout_s)
+
+
 @dataclass
-class ServerProcess:
+class ServerProcess(KillableServer):
     """A seeded demo data dir served by ``forumlive serve`` as a real process that tests may kill."""
 
     url: str
@@ -215,16 +232,6 @@ class ServerProcess:
             stderr=subprocess.DEVNULL,
         )
         wait_for_http(f"{self.url}/healthz", self.process)
-
-    def kill(self) -> None:
-        assert self.process is not None
-        os.kill(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
 
     def sql(self, query: str) -> list[tuple]:
         with sqlite3.connect(self.data_dir / "forumlive.db") as db:

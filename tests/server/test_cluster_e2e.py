@@ -9,7 +9,6 @@ import contextlib
 import json
 import os
 import re
-import signal
 import subprocess
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -22,7 +21,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from realtime.client import ClientState
-from tests.conftest import forumlive_command, wait_for_http
+from tests.conftest import KillableServer, forumlive_command, wait_for_http
 from tests.services import RedisServer, create_database, free_port, redis_process
 
 LEASE_S = 2.0
@@ -30,13 +29,14 @@ HEARTBEAT_S = 0.3
 
 
 @dataclass
-class Node:
+class Node(KillableServer):
     """One server process of the cluster."""
 
     port: int
     env: dict[str, str]
     log: Path
     process: subprocess.Popen | None = None
+    stop_timeout_s = 15.0
 
     @property
     def url(self) -> str:
@@ -51,16 +51,6 @@ class Node:
                 env=self.env,
             )
         wait_for_http(f"{self.url}/healthz", self.process)
-
-    def kill(self) -> None:
-        assert self.process is not None
-        os.kill(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=15)
 
 
 @dataclass
