@@ -21,7 +21,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session as DbSession
 from sqlmodel import col, select, update
 
-from server.storage.models import AttendanceVisit, SessionAttendee, SessionStats
+from server.storage.models import AttendanceVisit, Person, SessionAttendee, SessionStats
 from server.storage.models import Session as SessionRow
 
 # A reconnect within this many seconds continues the visit.
@@ -41,6 +41,11 @@ def open_visit(
     db: DbSession, session_id: int, person_id: int | None, channel: str, now: datetime, anonymous_key: str | None = None
 ) -> int:
     """Start a visit, or continue the latest one if it is open or closed less than ``GRACE_S`` ago."""
+    if person_id is not None:
+        # Two processes opening the same person's visit at once (tabs on two processes) find one open visit,
+        # not none each: the person's row is locked until the end of the transaction (PostgreSQL; SQLite's
+        # writers take turns anyway).
+        db.exec(select(Person.id).where(Person.id == person_id).with_for_update())
     who = (
         AttendanceVisit.person_id == person_id
         if person_id is not None

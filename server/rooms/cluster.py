@@ -4,7 +4,9 @@ One process owns each room (it holds the room's lease) and runs its state machin
 replica and forward their clients' commands. Keys (all under ``forumlive:``):
 
 - ``room:<session>:owner``: the owner's node id, with a lease (``PX``) the owner renews;
-- ``node:<node>``: a live process, refreshed every heartbeat, expiring after three missed ones.
+- ``node:<node>``: a live process, refreshed every heartbeat, expiring after three missed ones;
+- ``connections:<session>:<person>``: a person's connections to a room over all processes (the cap);
+- ``limit:<session>:<person>:<bucket>``: a person's token bucket of a kind of action in a room (rate limits).
 
 Bus topics (Redis streams, ``realtime.bus``):
 
@@ -59,6 +61,22 @@ redis.call('zadd', KEYS[1], ARGV[3], ARGV[4])
 redis.call('pexpire', KEYS[1], ARGV[5])
 return 1
 """
+# A token bucket (ARGV[1] burst, refilled one token per ARGV[2] seconds) on Redis's clock, so that every process
+# sees the same; returns "0" when a token was taken, else the seconds to wait for the next one.
+_TAKE = """
+local t = redis.call('time')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local burst, per = tonumber(ARGV[1]), tonumber(ARGV[2])
+local kept = redis.call('hmget', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(kept[1]) or burst
+local at = tonumber(kept[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - at) / per)
+local wait = 0
+if tokens >= 1 then tokens = tokens - 1 else wait = (1 - tokens) * per end
+redis.call('hset', KEYS[1], 'tokens', string.format('%.6f', tokens), 'at', string.format('%.6f', now))
+redis.call('pexpire', KEYS[1], math.ceil(burst * per * 1000) + 1000)
+return string.format('%.3f', wait)
+"""
 _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
@@ -99,6 +117,7 @@ class Registry:
         self._claim = self._redis.register_script(_CLAIM)
         self._release = self._redis.register_script(_RELEASE)
         self._admit = self._redis.register_script(_ADMIT)
+        self._take = self._redis.register_script(_TAKE)
 
     async def close(self) -> None:
         await self._redis.aclose()
@@ -121,6 +140,11 @@ class Registry:
         key = self._connections_key(session_id, person_id)
         return bool(await self._admit(keys=[key], args=[stale, cap, now, connection, ttl_ms]))
 
+    async def connections(self, session_id: int, person_id: int) -> int:
+        """A person's live connections to a room over all processes (those of dead processes not counted)."""
+        stale = time.time() - 3 * self.heartbeat_s
+        return int(await self._redis.zcount(self._connections_key(session_id, person_id), f"({stale}", "+inf"))
+
     async def drop_connection(self, session_id: int, person_id: int, connection: str) -> None:
         await self._redis.zrem(self._connections_key(session_id, person_id), connection)
 
@@ -136,6 +160,12 @@ class Registry:
                 pipe.zadd(key, {connection: now}, xx=True)
                 pipe.pexpire(key, ttl_ms)
             await pipe.execute()
+
+    async def take_token(self, session_id: int, person_id: int, bucket: str, burst: int, per_s: float) -> float:
+        """Take a token from a person's bucket of a room, shared by all processes and kept when the room moves to
+        another owner (it expires once full again); 0 when allowed, else the seconds to wait."""
+        key = f"{PREFIX}limit:{session_id}:{person_id}:{bucket}"
+        return float(await self._take(keys=[key], args=[burst, per_s]))
 
     async def beat(self) -> None:
         """Say this process is alive (for three heartbeats)."""

@@ -150,9 +150,17 @@ class RoomService:
         async with self._loading:
             live = self.rooms.get(session_id)
             if live is None:
-                room = await self.database.read(store.load_room, session_id)
-                live = self.rooms[session_id] = LiveRoom(room)
+                live = await self._load(session_id)
+                self.rooms[session_id] = live
         return live
+
+    async def _load(self, session_id: int) -> LiveRoom:
+        """Build the room of a session this process has not got (under ``_loading``).
+
+        Raises:
+            NotFound: no such session.
+        """
+        return LiveRoom(await self.database.read(store.load_room, session_id))
 
     # Connections ------------------------------------------------------------------------------------
 

@@ -35,7 +35,7 @@ from datetime import timedelta
 from realtime import protocol
 from realtime.bus import RETRYABLE, BusClosed, Gap, GapReason, RedisBus, Subscription
 from realtime.fanout import Outbox
-from realtime.limits import ConnectionLimits
+from realtime.limits import BUCKET_OF, RATES, STAFF_RATES, ConnectionLimits
 from realtime.log import Event
 from realtime.room import Actor, Room, RoomError
 from realtime.views import render
@@ -81,7 +81,7 @@ class SharedRoom(LiveRoom):
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     commands: asyncio.Task[None] | None = None  # owner: reads the owner topic
     claiming: asyncio.Lock = field(default_factory=asyncio.Lock)  # one claim at a time (start-up and heartbeat)
-    limits: dict[int, ConnectionLimits] = field(default_factory=dict)  # owner: each person's, over processes
+    limits: dict[int, ConnectionLimits] = field(default_factory=dict)  # owner, while Redis is unreachable
     claim_after: float = 0.0  # a replica leaves the lease alone until then (monotonic s): see _read_room
 
 
@@ -193,29 +193,23 @@ class SharedRoomService(RoomService):
 
     # Rooms -------------------------------------------------------------------------------------------
 
-    async def room(self, session_id: int) -> LiveRoom:
-        """This process's copy of a session's room: owned, or a replica of the owner's.
+    async def _load(self, session_id: int) -> LiveRoom:
+        """This process's copy of a session's room: owned, or a replica of the owner's (``room()`` calls it).
 
         Raises:
             NotFound: no such session.
         """
-        live = self.rooms.get(session_id)
-        if live is not None:
-            return live
-        async with self._loading:
-            live = self.rooms.get(session_id)
-            if live is None:
-                exists = await self.database.read(lambda db: db.get(Session, session_id) is not None)
-                if not exists:
-                    raise NotFound(f"no session with id {session_id}")
-                live = SharedRoom(Room(session_id))
-                events = await self.bus.subscribe(cluster.room_topic(session_id))
-                live.tasks.append(asyncio.create_task(self._read_room(live, events)))
-                self.rooms[session_id] = live
-                try:
-                    await self._claim(live)
-                except Exception:  # noqa: BLE001 - tried again every heartbeat
-                    log.warning("could not claim room %s yet; trying again at the next heartbeat", session_id)
+        exists = await self.database.read(lambda db: db.get(Session, session_id) is not None)
+        if not exists:
+            raise NotFound(f"no session with id {session_id}")
+        live = SharedRoom(Room(session_id))
+        events = await self.bus.subscribe(cluster.room_topic(session_id))
+        live.tasks.append(asyncio.create_task(self._read_room(live, events)))
+        self.rooms[session_id] = live  # before claiming: a claim that fails now is retried by the heartbeat
+        try:
+            await self._claim(live)
+        except Exception:  # noqa: BLE001 - tried again every heartbeat
+            log.warning("could not claim room %s yet; trying again at the next heartbeat", session_id)
         return live
 
     async def _claim(self, live: SharedRoom) -> None:
@@ -555,8 +549,16 @@ class SharedRoomService(RoomService):
         counted = self._counted.pop(connection, None)
         if counted is not None:
             await self._uncount(counted[0], connection.actor.person_id, counted[1])
-        if last_one:
+        if last_one and not await self._connected_elsewhere(live.room.session_id, person_id):
             await self.database.write(attendance.close_visit, connection.visit_id, store.to_time(time.time()))
+
+    async def _connected_elsewhere(self, session_id: int, person_id: int) -> bool:
+        """Whether the person still has a connection to the room through another process: their visit (one row,
+        shared by all their connections) then stays open, and the process of their last connection closes it."""
+        try:
+            return await self.registry.connections(session_id, person_id) > 0
+        except RETRYABLE:
+            return False  # as with one process: a visit reopened within a minute continues
 
     async def handle(self, live: LiveRoom, connection: Connection, command: protocol.Command) -> None:
         """Run one command here if this process owns the room, else forward it and wait for the owner's answer."""
@@ -576,17 +578,12 @@ class SharedRoomService(RoomService):
 
     async def _execute(self, live: SharedRoom, actor: Actor, command: protocol.Command) -> dict[str, object]:
         """Decide, commit, apply, broadcast and publish (owner only); the answer for the sender (ack, error or {})."""
+        wait = await self._take_token(live, actor, command.type)
+        if wait:
+            return protocol.error("rate_limited", f"too fast; try again in {wait:.1f} s", command.ref, wait)
         async with live.lock:
             if not live.owner:
                 return protocol.error("room_moved", "the room moved to another process; please try again", command.ref)
-            # Every command of the room passes here, whichever process the person is connected to: the
-            # person's own buckets (beside each connection's) make the limits hold across processes.
-            limits = live.limits.get(actor.person_id)
-            if limits is None:
-                limits = live.limits[actor.person_id] = ConnectionLimits(staff=actor.is_staff)
-            wait = limits.take(command.type)
-            if wait:
-                return protocol.error("rate_limited", f"too fast; try again in {wait:.1f} s", command.ref, wait)
             now = time.time()
             try:
                 await self._commit_and_send(live, live.room.decide(actor, command, now), now)
@@ -600,6 +597,24 @@ class SharedRoomService(RoomService):
                 log.exception("could not commit %s in session %s", command.type, live.room.session_id)
                 return protocol.error("internal", "not saved; please try again", command.ref)
         return protocol.ack(command.ref) if command.ref is not None else {}
+
+    async def _take_token(self, live: SharedRoom, actor: Actor, command_type: str) -> float:
+        """The person's token for this kind of action (0: allowed, else the seconds to wait).
+
+        Every command of the room passes through its owner, whichever process the person is connected to, and
+        the owner takes the token from the person's bucket in Redis (beside each connection's own): the limit
+        holds across processes and does not start afresh when the room moves to another owner. While Redis is
+        unreachable the owner's own buckets stand in.
+        """
+        bucket = BUCKET_OF.get(command_type, "other")
+        rate = (STAFF_RATES if actor.is_staff else RATES)[bucket]
+        try:
+            return await self.registry.take_token(live.room.session_id, actor.person_id, bucket, rate.burst, rate.per_s)
+        except RETRYABLE:
+            limits = live.limits.get(actor.person_id)
+            if limits is None:
+                limits = live.limits[actor.person_id] = ConnectionLimits(staff=actor.is_staff)
+            return limits.take(command_type)
 
     async def _forward(self, live: SharedRoom, actor: Actor, command: protocol.Command) -> dict[str, object]:
         self._counter += 1

@@ -353,6 +353,49 @@ async def test_rate_limits_hold_across_processes(database: Database, services) -
     await mo.until(lambda: len(mo.chat()) == 5)
 
 
+async def test_rate_limits_hold_when_the_room_moves_to_another_owner(database: Database, services) -> None:  # noqa: ANN001
+    """The person's buckets live in Redis: a new owner (after a takeover) does not give a fresh chat burst."""
+    a, b, c = services
+    sid = seed(database)
+    mo, ana = Viewer(MODERATOR), Viewer(ANA)
+    await connect(a, sid, mo)
+    live_b, conn_b = await connect(b, sid, ana)
+    for i in range(5):  # the whole burst, through the owner a
+        await send(b, live_b, conn_b, json.dumps({"type": "chat.send", "text": f"x{i}", "ref": f"x{i}"}))
+        assert ana.reply(f"x{i}")["type"] == "ack"
+    old_epoch = ana.state.epoch
+    for task in a._tasks:
+        task.cancel()  # the owner freezes; b or c takes the room over
+    await ana.until(lambda: ana.state.epoch != old_epoch, timeout_s=15)
+    again = Viewer(ANA)  # a new connection on c: its own buckets are fresh, the person's are not
+    live_c, conn_c = await connect(c, sid, again)
+    await asyncio.wait_for(live_c.ready.wait(), 10)
+    await send(c, live_c, conn_c, '{"type": "chat.send", "text": "more", "ref": "m"}')
+    assert again.reply("m")["code"] == "rate_limited"
+
+
+async def test_one_visit_per_person_across_processes(database: Database, services) -> None:  # noqa: ANN001
+    """A person connected through two processes has one visit, open until their last connection anywhere ends."""
+    from sqlmodel import select
+
+    a, b, _ = services
+    sid = seed(database)
+    await connect(a, sid, Viewer(MODERATOR))
+    live_a, conn_a = await connect(a, sid, Viewer(ANA))
+    live_b, conn_b = await connect(b, sid, Viewer(ANA))
+
+    def visits(db):  # noqa: ANN001, ANN202
+        return db.exec(select(AttendanceVisit).where(AttendanceVisit.person_id == ANA.person_id)).all()
+
+    assert len(database.run_read(visits)) == 1
+    await a.leave(live_a, conn_a)  # her tab on b is still open
+    (visit,) = database.run_read(visits)
+    assert visit.left_at is None
+    await b.leave(live_b, conn_b)
+    (visit,) = database.run_read(visits)
+    assert visit.left_at is not None
+
+
 async def test_connection_cap_holds_across_processes(database: Database, services) -> None:  # noqa: ANN001
     """At most five connections per person and room, counted over all processes; a freed one can be reused."""
     from realtime.room import RoomError
