@@ -9,6 +9,7 @@ language it was entered in.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from contextvars import ContextVar
 from datetime import date, datetime, tzinfo
@@ -99,6 +100,30 @@ def N_(message: str) -> str:  # noqa: N802 - gettext's name for a marker
 def gettext(message: str) -> str:
     """A message (from the server's Python code) in the current language; no formatting applied."""
     return catalogues().gettext(message)
+
+
+# Validation reasons (pydantic's and server/schemas.py's, English, with a number inside) and the message
+# each is shown as: "at least" or "at most" so many characters, or empty.
+_AT_LEAST = re.compile(r"^(?:must be|String should have|Value should have) at least (\d+) (?:characters?|items?)")
+_AT_MOST = re.compile(r"^(?:must be|String should have|Value should have) at most (\d+) (?:characters?|items?)")
+
+
+def field_reason(reason: str) -> str:
+    """Why a form field was refused, in the current language (the API keeps the English reason)."""
+    translations = catalogues()
+    if reason == "Field required":
+        return translations.gettext("is required")
+    if found := _AT_LEAST.match(reason):
+        count = int(found.group(1))
+        if count == 1:
+            return translations.gettext("must not be empty")
+        text = translations.ngettext("must be at least %(num)s character", "must be at least %(num)s characters", count)
+        return text % {"num": count}
+    if found := _AT_MOST.match(reason):
+        count = int(found.group(1))
+        text = translations.ngettext("must be at most %(num)s character", "must be at most %(num)s characters", count)
+        return text % {"num": count}
+    return translations.gettext(reason)
 
 
 def format_number(value: int | float) -> str:

@@ -57,6 +57,7 @@ def make_templates(settings: Settings) -> Jinja2Templates:
     env.filters["hour"] = i18n.format_hour
     env.filters["number"] = i18n.format_number
     env.filters["label"] = i18n.gettext  # a label from data: translated when catalogued, never %-formatted
+    env.filters["reason"] = i18n.field_reason  # why a form field was refused
     catalogues = i18n.catalogues()
     english_countries = geo.country_choices()
     env.add_extension("jinja2.ext.i18n")

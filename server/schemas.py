@@ -16,6 +16,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 from realtime.room import CaptionTrack
 from server import geo
 from server.errors import FieldError, InvalidInput
+from server.i18n import N_
 from server.reports.figures import Scope
 from server.vocab import ACTION_LINES, SDGS, Gender, SessionRoleName, SessionStatus, SessionType, StakeholderType, Track
 
@@ -32,7 +33,7 @@ MAX_TAGS = 20
 def _email(value: str) -> str:
     cleaned = value.strip().lower()
     if len(cleaned) > 254 or not EMAIL_RE.match(cleaned):
-        raise ValueError("not an email address")
+        raise ValueError(N_("not an email address"))
     return cleaned
 
 

@@ -23,7 +23,7 @@ SCRIPT_PLURAL = re.compile(r"""\btn\(\s*"((?:[^"\\]|\\.)*)",\s*"((?:[^"\\]|\\.)*
 SOCKET_ERROR = re.compile(r"""\b(?:RoomError|_error|protocol\.error)\(\s*"\w+",\s*"((?:[^"\\]|\\.)*)\"""")
 # Messages the server's Python code translates: i18n.gettext("…"), and N_("…") marking errors and notices
 # that pages show translated (the API keeps them in English).
-SERVER_MESSAGE = re.compile(r"""\b(?:i18n\.gettext|i18n\.N_|N_)\(\s*"((?:[^"\\]|\\.)*)\"""")
+SERVER_MESSAGE = re.compile(r"""\b(?:gettext|N_)\(\s*"((?:[^"\\]|\\.)*)\"""")
 PLACEHOLDER = re.compile(r"\{\w+\}|%\(\w+\)s")
 TRANSLATED = [code for code in i18n.LANGUAGES if code != i18n.DEFAULT]
 
@@ -64,7 +64,9 @@ def script_messages() -> set[str]:
 
 
 def template_plurals() -> set[tuple[str, str]]:
-    return {pair for path in TEMPLATES_DIR.glob("*.html") for pair in TEMPLATE_PLURAL.findall(path.read_text())}
+    """Counted messages of LANG.po: the templates' ngettext and the server's (i18n.field_reason)."""
+    paths = [*TEMPLATES_DIR.glob("*.html"), *(TEMPLATES_DIR.parent.parent / "server").rglob("*.py")]
+    return {pair for path in paths for pair in TEMPLATE_PLURAL.findall(path.read_text())}
 
 
 def script_plurals() -> set[tuple[str, str]]:
@@ -306,3 +308,20 @@ def test_server_errors_and_notices_in_the_page_language(app, client: TestClient)
     signed_in = client.post("/signin", data={"email": "pat@example.org", "password": PASSWORD, "csrf_token": token},
                             headers={"accept-language": "ar"})  # followed to the programme, which shows the notice
     assert "تم تسجيل الدخول باسم Pat Participant." in signed_in.text
+
+
+def test_form_field_reasons_in_the_page_language(client: TestClient) -> None:
+    """The registration form's refusals (empty name, short password, bad email) name the reason in French,
+    with the count in its plural form."""
+    token = client.get("/register").text.split('name="csrf_token" value="')[1].split('"')[0]
+    page = client.post("/register", headers={"accept-language": "fr"},
+                       data={"name": "", "email": "nope", "password": "short", "csrf_token": token})
+    assert "n’est pas une adresse e-mail" in page.text
+    assert "doit comporter au moins 10 caractères" in page.text
+    assert "ne doit pas être vide" in page.text or "est obligatoire" in page.text
+    token = i18n.current.set("ru")
+    try:
+        assert i18n.field_reason("String should have at most 21 characters") == "должно содержать не более 21 символа"
+        assert i18n.field_reason("must be at least 5 characters") == "должно содержать не менее 5 символов"
+    finally:
+        i18n.current.reset(token)
