@@ -158,7 +158,7 @@ def test_session_page_agenda_buttons(app: Starlette, client: TestClient) -> None
     session = make_session(client, make_forum(client)["id"], title="Knowledge café")
     with new_client(app) as person:
         page = person.get(f"/sessions/{session['id']}")
-        assert "Sign in</a> or" in page.text
+        assert "To add this session to your agenda, sign in or register:" in page.text
         register(person)
         page = person.get(f"/sessions/{session['id']}")
         person.post(
