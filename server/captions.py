@@ -12,8 +12,8 @@ keeps at most 10 s per consumer).
 Scheduling: each stream has at most one step in flight. Steps run in worker threads; their engine calls go
 through a ``BatchingEngine``: calls made while the engine is busy wait and then run together in one batch
 (faster-whisper: one encoder, decoder and aligner pass), ``workers`` batches at a time, at most ``batch``
-windows each. A step that starts while the engine is busy decodes greedily instead of with the beam: under
-load, quality gives way first, then steps lengthen.
+windows each. A window that shares a batch is decoded greedily instead of with the beam: under load,
+quality gives way first, then steps lengthen.
 
 Languages: a source is captioned in its session's language (English with English-only models; detected by
 the model when Whisper does not know the session's language). With a multilingual model, a session in
@@ -162,7 +162,9 @@ class CaptionService:
                 # Loading (and for openai-whisper, converting on first use) blocks: a worker thread does it.
                 self._engine = await anyio.to_thread.run_sync(self._load_engine)
             if not isinstance(self._engine, BatchingEngine):  # loaded, or given at the seam by a test
-                self._engine = BatchingEngine(self._engine, max_batch=self.batch, runners=self.workers)
+                self._engine = BatchingEngine(
+                    self._engine, max_batch=self.batch, runners=self.workers, expected=lambda: len(self.streams)
+                )
             return self._engine
 
     def _load_engine(self) -> Engine:
@@ -193,21 +195,28 @@ class CaptionService:
 
     async def _step(self, processor: StreamingProcessor, work: str, status: StreamStatus) -> Update:
         """Run one processor step (``process`` or ``finish``) in a worker thread, taking turns with the other
-        streams. When the engine is busy with other steps (or others wait for a slot), this one decodes
-        greedily instead of with the beam: quality gives way first, then steps lengthen."""
+        streams. A step whose window shares a batch with others is decoded greedily instead of with the beam
+        (the batcher decides): under load, quality gives way first, then steps lengthen."""
         waited = time.monotonic()
         self._waiting += 1
         try:
             await self._slots.acquire()
         finally:
             self._waiting -= 1
+        engine = self._engine
+
+        def run() -> tuple[Update, bool]:
+            if not isinstance(engine, BatchingEngine):
+                return getattr(processor, work)(), False
+            engine.forget_here()
+            update = getattr(processor, work)()
+            return update, engine.greedy_here()
+
         try:
             began = time.monotonic()
             status.waited_s += began - waited
-            shared = self._waiting > 0 or (isinstance(self._engine, BatchingEngine) and self._engine.busy)
-            processor.beam_size = 1 if shared else processor.options.beam_size
-            status.greedy_steps += shared
-            update = await anyio.to_thread.run_sync(getattr(processor, work))
+            update, greedy = await anyio.to_thread.run_sync(run)
+            status.greedy_steps += greedy
             status.busy_s += time.monotonic() - began
         finally:
             self._slots.release()

@@ -120,6 +120,7 @@ STREAM_COLUMNS = [
     "wer_stream",
     "rtf_per_stream",
     "steps_per_stream_s",
+    "windows_per_call",
     "others_pct",
     "sustained",
 ]
@@ -362,6 +363,7 @@ def main() -> None:
             "stream_duration_s": {"default": args.duration, "others": args.other_duration},
             "offline_max_new_tokens": OFFLINE_MAX_TOKENS,
             "caption_workers": args.workers or DEFAULT.captions_workers,
+            "caption_batch": DEFAULT.captions_batch,
         },
         lag_series=lag_series,
         duration_s=round(time.monotonic() - started),

@@ -167,7 +167,14 @@ class Ladder:
         self.seats = seed(self.database, max_streams)
         self.rooms = TimedRooms(self.database, self.settings)
         self.workers = workers or self.settings.captions_workers
-        self.service = CaptionService(self.rooms, model, engine=engine, models_dir=tmp / "models", workers=self.workers)
+        self.service = CaptionService(
+            self.rooms,
+            model,
+            engine=engine,
+            models_dir=tmp / "models",
+            workers=self.workers,
+            batch=self.settings.captions_batch,
+        )
 
     async def start(self, warmup: np.ndarray) -> None:
         await self.rooms.start()
@@ -185,6 +192,8 @@ class Ladder:
         self.rooms.published.clear()
         begin = time.monotonic()
         busy0, ours0 = cpu_jiffies(), process_jiffies()
+        batcher = await service.engine()
+        calls0 = batcher.batches, batcher.batched_calls
         tasks = []
         by_id: dict[int, Stream] = {}
         for stream in streams:
@@ -203,7 +212,11 @@ class Ladder:
                 await sampler
         wall = time.monotonic() - begin
         busy1, ours1 = cpu_jiffies(), process_jiffies()
-        return self._figures(by_id, wall, (busy0, busy1), ours1 - ours0)
+        figures = self._figures(by_id, wall, (busy0, busy1), ours1 - ours0)
+        batches, calls = batcher.batches - calls0[0], batcher.batched_calls - calls0[1]
+        figures["engine_calls"] = batches
+        figures["windows_per_call"] = round(calls / batches, 2) if batches else None
+        return figures
 
     async def _sample(self, by_id: dict[int, Stream], begin: float) -> None:
         while True:
