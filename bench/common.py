@@ -39,12 +39,39 @@ def commit() -> str:
 
 
 def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    cells = [[str(row.get(c, "")) for c in columns] for row in rows]
+    cells = [["" if row.get(c) is None else str(row[c]) for c in columns] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
     line = "| " + " | ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)) + " |"
     rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
     body = ["| " + " | ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) + " |" for r in cells]
     return "\n".join([line, rule, *body])
+
+
+# Columns of a delivery measurement (bench/fanout's run_load), after the row's own label.
+DELIVERY_COLUMNS = [
+    "viewers",
+    "failed_viewers",
+    "sent",
+    "lost",
+    "p50_ms",
+    "p99_ms",
+    "max_ms",
+    "delivered_per_s",
+    "connect_s",
+]
+
+
+def pick(row: dict[str, Any], keys: list[str], prefix: str = "") -> dict[str, Any]:
+    """``row``'s values of ``keys``, named with ``prefix`` (None where it has none: a run that did not complete)."""
+    return {prefix + key: row.get(key) for key in keys}
+
+
+def report(name: str, rows: list[dict[str, Any]], columns: list[str], summary: dict[str, Any], **extra: Any) -> Path:
+    """Print the table, write ``results/NAME.json`` and say where."""
+    print(table(rows, columns))
+    path = write_results(name, summary, rows, **extra)
+    print(f"wrote {path}")
+    return path
 
 
 def write_results(name: str, summary: dict[str, Any], rows: list[dict[str, Any]], **extra: Any) -> Path:

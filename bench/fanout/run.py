@@ -24,7 +24,7 @@ import itsdangerous
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import rss_bytes, table, write_results  # noqa: E402
+from bench.common import DELIVERY_COLUMNS, pick, report, rss_bytes  # noqa: E402
 from server.settings import load_settings  # noqa: E402
 from server.storage import migrate  # noqa: E402
 from server.storage.db import Database  # noqa: E402
@@ -84,7 +84,9 @@ def seed(data_dir: Path, viewers: int, database_url: str | None = None) -> tuple
 
 
 # Load processes: one Python process cannot read 25,000 frames/s quickly enough to measure a
-# server's latency rather than its own; two share the work (and the machine's two cores).
+# server's latency rather than its own; two share the viewers (and the machine's two cores). The
+# publisher runs in a third process of its own, so that its sends keep their rate and its socket its
+# pings however busy the viewers' processes are.
 LOAD_PROCESSES = 2
 
 
@@ -92,40 +94,46 @@ def run_load(common: list[str] | list[list[str]], viewers: int, duration: float)
     """Start the load processes, let them connect, then publish; merge what they measured.
 
     ``common`` is the load processes' arguments, or one list per load process (their viewers may then
-    talk to different servers); the first process also publishes.
+    talk to different servers); the publisher uses the first process's arguments.
     """
     per_process = common if common and isinstance(common[0], list) else [common] * LOAD_PROCESSES
     per = -(-viewers // LOAD_PROCESSES)
     procs = []
-    for index in range(LOAD_PROCESSES):
-        first, count = index * per, min(per, viewers - index * per)
-        own = per_process[index]
-        args = [*own, "--first", str(first), "--viewers", str(count), "--duration", str(duration)]
-        if index == 0:
-            args.append("--publish")
+    for index in range(LOAD_PROCESSES + 1):
+        if index < LOAD_PROCESSES:
+            first, count = index * per, min(per, viewers - index * per)
+            args = [*per_process[index], "--first", str(first), "--viewers", str(count)]
+        else:
+            args = [*per_process[0], "--viewers", "0", "--publish"]
         procs.append(
             subprocess.Popen(
-                [sys.executable, str(HERE / "load.py"), *args],
+                [sys.executable, str(HERE / "load.py"), *args, "--duration", str(duration)],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
             )
         )
-    for proc in procs:
-        line = proc.stdout.readline()
-        if line.strip() != "READY":
-            raise RuntimeError(f"load process failed: {line} {proc.stderr.read()[-2000:]}")
-    for proc in procs:
-        proc.stdin.write("GO\n")
-        proc.stdin.flush()
-    parts = []
-    for proc in procs:
-        out, err = proc.communicate(timeout=900)
-        if proc.returncode != 0:
-            raise RuntimeError(err[-2000:])
-        parts.append(json.loads(out.strip().splitlines()[-1]))
-    sent = parts[0]["sent"]
+    try:
+        for proc in procs:
+            line = proc.stdout.readline()
+            if line.strip() != "READY":
+                raise RuntimeError(f"load process failed: {line} {proc.stderr.read()[-2000:]}")
+        for proc in procs:
+            proc.stdin.write("GO\n")
+            proc.stdin.flush()
+        parts = []
+        for proc in procs:
+            out, err = proc.communicate(timeout=900)
+            if proc.returncode != 0:
+                raise RuntimeError(err[-2000:])
+            parts.append(json.loads(out.strip().splitlines()[-1]))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    sent = parts[-1]["sent"]
     latencies = sorted(x for part in parts for x in part["latencies"])
     received = sum(part["received"] for part in parts)
 
@@ -145,6 +153,7 @@ def run_load(common: list[str] | list[list[str]], viewers: int, duration: float)
         "connect_s": max(part["connect_s"] for part in parts),
         "failed_viewers": sum(part["failed_viewers"] for part in parts),
         "failures": sorted({f for part in parts for f in part.get("failures", [])})[:5],
+        "publisher_error": parts[-1].get("publisher_error"),
     }
 
 
@@ -292,35 +301,16 @@ def main() -> None:
         row["ratio_vs_bare"] = (
             round(row["delivered_per_s"] / bare["delivered_per_s"], 3) if bare["delivered_per_s"] else None
         )
-    columns = [
-        "server",
-        "viewers",
-        "sent",
-        "lost",
-        "p50_ms",
-        "p99_ms",
-        "max_ms",
-        "delivered_per_s",
-        "ratio_vs_bare",
-        "bytes_per_connection",
-        "connect_s",
-    ]
-    print(table(rows, columns))
+    columns = ["server", *DELIVERY_COLUMNS, "ratio_vs_bare", "bytes_per_connection"]
     top = max(r["viewers"] for r in rows)
     ours = next(r for r in rows if r["server"] == "forumlive room" and r["viewers"] == top)
     summary = {
         "viewers": top,
-        "p50_ms": ours["p50_ms"],
-        "p99_ms": ours["p99_ms"],
-        "max_ms": ours["max_ms"],
-        "lost": ours["lost"],
-        "ratio_vs_bare": ours["ratio_vs_bare"],
-        "bytes_per_connection": ours["bytes_per_connection"],
+        **pick(ours, ["p50_ms", "p99_ms", "max_ms", "lost", "ratio_vs_bare", "bytes_per_connection"]),
         "rate_per_s": args.rate,
         "duration_s": args.duration,
     }
-    path = write_results("fanout", summary, rows)
-    print(f"wrote {path}")
+    report("fanout", rows, columns, summary)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import table, write_results  # noqa: E402
+from bench.common import DELIVERY_COLUMNS, pick, report  # noqa: E402
 from bench.fanout.run import free_port, measure_room, run_load, seed, stop, wait_up  # noqa: E402
 from tests.services import create_database, postgres_server, redis_process  # noqa: E402
 
@@ -101,63 +101,61 @@ def attempt(
     setup: str, viewers: int, measure: Callable[[int, float, float], dict], duration: float, rate: float
 ) -> dict:
     """One measurement; a run that cannot complete (the machine too small for N) is a row that says why."""
+    # The machine's 1-minute load average before and after: on a shared machine, how much else was running.
+    before = os.getloadavg()[0]
     try:
-        return {"setup": setup, **measure(viewers, duration, rate)}
+        row = {"setup": setup, **measure(viewers, duration, rate)}
     except (RuntimeError, TimeoutError, OSError) as exc:
         reason = str(exc).strip().splitlines()[-1][:300] if str(exc).strip() else type(exc).__name__
         print(f"  did not complete: {reason}", flush=True)
-        return {"setup": setup, "viewers": viewers, "error": reason}
+        row = {"setup": setup, "viewers": viewers, "error": reason}
+    return {**row, "load_avg": [round(before, 1), round(os.getloadavg()[0], 1)]}
+
+
+def sustained(row: dict) -> bool:
+    """Every event reached every viewer, and every viewer stayed connected."""
+    return "error" not in row and row["lost"] == 0 and row["failed_viewers"] == 0 and not row.get("publisher_error")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--viewers", type=int, default=10_000)
+    parser.add_argument("--viewers", default="10000,2000", help="one N or several, e.g. 10000,5000")
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--duration", type=float, default=30.0)
     parser.add_argument("--rate", type=float, default=5.0)
     args = parser.parse_args()
     if args.processes != 2:
         parser.error("--processes: 2 for now (the two load processes each talk to one server process)")
-    print(f"measuring one process (bench/fanout's room) with {args.viewers} viewers ...", flush=True)
-    single = attempt("1 process (SQLite, in-process)", args.viewers, measure_room, args.duration, args.rate)
-    print(f"measuring {args.processes} processes (Redis, PostgreSQL) with {args.viewers} viewers ...", flush=True)
-    shared = attempt(
-        f"{args.processes} processes (Redis, PostgreSQL)",
-        args.viewers,
-        lambda n, d, r: measure_cluster(n, args.processes, d, r),
-        args.duration,
-        args.rate,
-    )
-    rows = [single, shared]
-    columns = [
-        "setup",
-        "viewers",
-        "failed_viewers",
-        "sent",
-        "lost",
-        "p50_ms",
-        "p99_ms",
-        "max_ms",
-        "delivered_per_s",
-        "connect_s",
-    ]
-    print(table(rows, columns))
+    sizes = [int(v) for v in args.viewers.split(",")]
+    rows = []
+    for n in sizes:
+        print(f"measuring one process (bench/fanout's room) with {n} viewers ...", flush=True)
+        rows.append(attempt("1 process (SQLite, in-process)", n, measure_room, args.duration, args.rate))
+        print(f"measuring {args.processes} processes (Redis, PostgreSQL) with {n} viewers ...", flush=True)
+        rows.append(
+            attempt(
+                f"{args.processes} processes (Redis, PostgreSQL)",
+                n,
+                lambda n, d, r: measure_cluster(n, args.processes, d, r),
+                args.duration,
+                args.rate,
+            )
+        )
+    top = max(sizes)
+    single, shared = (r for r in rows if r["viewers"] == top)
+    figures = ["p50_ms", "p99_ms", "max_ms", "lost", "delivered_per_s", "failed_viewers"]
     summary = {
-        "viewers": args.viewers,
+        "viewers": top,
         "processes": args.processes,
-        "p50_ms": shared.get("p50_ms"),
-        "p99_ms": shared.get("p99_ms"),
-        "max_ms": shared.get("max_ms"),
-        "lost": shared.get("lost"),
-        "delivered_per_s": shared.get("delivered_per_s"),
-        "single_process_p99_ms": single.get("p99_ms"),
-        "single_process_lost": single.get("lost"),
-        "single_process_delivered_per_s": single.get("delivered_per_s"),
+        **pick(shared, figures),
+        **pick(single, ["p99_ms", "lost", "delivered_per_s", "failed_viewers"], prefix="single_process_"),
+        "largest_sustained_viewers": max((r["viewers"] for r in rows[1::2] if sustained(r)), default=0),
+        "single_process_largest_sustained_viewers": max((r["viewers"] for r in rows[::2] if sustained(r)), default=0),
         "rate_per_s": args.rate,
         "duration_s": args.duration,
     }
-    path = write_results("scaleout", summary, rows)
-    print(f"wrote {path}")
+    columns = ["setup", *DELIVERY_COLUMNS, "load_avg", "publisher_error", "error"]
+    report("scaleout", rows, columns, summary)
 
 
 if __name__ == "__main__":
