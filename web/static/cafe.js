@@ -149,7 +149,9 @@ function renderFloor(cafe) {
     const closed = cafe.phase === "plenary";
     const button = el("button", {
       type: "button", class: here ? "secondary" : "", disabled: here || full || closed,
-      "aria-label": here ? t("You are at {topic}", { topic: table.topic }) : t("Join {topic}", { topic: table.topic }),
+      // The visible text starts the name (WCAG 2.5.3), the table's topic follows.
+      "aria-label": here ? t("You are here: {topic}", { topic: table.topic })
+        : full ? t("Full: {topic}", { topic: table.topic }) : t("Join {topic}", { topic: table.topic }),
       text: here ? t("You are here") : full ? t("Full") : t("Join"),
       onclick: () => send({ type: "cafe.join", table_id: table.id }),
     });
