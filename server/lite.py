@@ -82,7 +82,10 @@ def _dumps(message: dict[str, Any]) -> str:
 
 
 class LiteWebSocket(WebSocket):
-    """A WebSocket whose text frames pass through a ``LiteFilter`` on their way out."""
+    """A WebSocket whose text frames pass through a ``LiteFilter`` on their way out; its visits are recorded
+    on the ``lite`` attendance channel."""
+
+    attendance_channel = "lite"
 
     def __init__(self, scope: Scope, receive: Receive, send: Send, lite: LiteFilter) -> None:
         super().__init__(scope, receive=receive, send=send)

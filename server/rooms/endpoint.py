@@ -67,7 +67,8 @@ async def room_socket(websocket: WebSocket) -> None:
         return
     outbox = Outbox(websocket.send_text, websocket.close)
     try:
-        connection = await service.join(live, actor, outbox, start)
+        # The visit's channel: "lite" through the lite socket (server/lite.py), else "live".
+        connection = await service.join(live, actor, outbox, start, getattr(websocket, "attendance_channel", "live"))
     except RoomError as exc:
         code = {
             "too_many_connections": CloseCode.TOO_MANY_CONNECTIONS,

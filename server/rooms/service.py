@@ -165,9 +165,15 @@ class RoomService:
     # Connections ------------------------------------------------------------------------------------
 
     async def join(
-        self, live: LiveRoom, actor: Actor, outbox: Outbox, start: protocol.Hello | protocol.Resume
+        self,
+        live: LiveRoom,
+        actor: Actor,
+        outbox: Outbox,
+        start: protocol.Hello | protocol.Resume,
+        channel: str = "live",
     ) -> Connection:
-        """Admit a connection, record the visit, greet it (snapshot or missed events) and tell the room.
+        """Admit a connection, record the visit (on ``channel``: ``live``, or ``lite`` for the lite socket),
+        greet it (snapshot or missed events) and tell the room.
 
         Raises:
             RoomError: not admitted (``removed``, ``room_locked``, ``room_closed``, ``too_many_connections``).
@@ -176,7 +182,7 @@ class RoomService:
         if len(live.of_person(actor.person_id)) >= MAX_CONNECTIONS_PER_PERSON:
             raise RoomError("too_many_connections", f"at most {MAX_CONNECTIONS_PER_PERSON} connections per person")
         visit_id = await self.database.write(
-            attendance.open_visit, live.room.session_id, actor.person_id, "live", store.to_time(time.time())
+            attendance.open_visit, live.room.session_id, actor.person_id, channel, store.to_time(time.time())
         )
         connection = Connection(actor, outbox, visit_id)
         async with live.lock:

@@ -468,7 +468,12 @@ class SharedRoomService(RoomService):
     # Connections and commands ------------------------------------------------------------------------
 
     async def join(
-        self, live: LiveRoom, actor: Actor, outbox: Outbox, start: protocol.Hello | protocol.Resume
+        self,
+        live: LiveRoom,
+        actor: Actor,
+        outbox: Outbox,
+        start: protocol.Hello | protocol.Resume,
+        channel: str = "live",
     ) -> Connection:
         assert isinstance(live, SharedRoom)
         try:
@@ -486,7 +491,7 @@ class SharedRoomService(RoomService):
             raise too_many
         try:
             visit_id = await self.database.write(
-                attendance.open_visit, live.room.session_id, actor.person_id, "live", store.to_time(time.time())
+                attendance.open_visit, live.room.session_id, actor.person_id, channel, store.to_time(time.time())
             )
         except BaseException:
             await self._uncount(live.room.session_id, actor.person_id, key)

@@ -76,3 +76,23 @@ def test_lite_page_needs_sign_in_and_has_no_video(client: TestClient, setup: dic
     with new_client(client.app) as anonymous:
         response = anonymous.get(f"/sessions/{sid}/lite", follow_redirects=False)
     assert response.status_code == 303 and "/signin?next=" in response.headers["location"]
+
+
+def test_lite_socket_visits_are_on_the_lite_channel(app: Starlette, client: TestClient, setup: dict) -> None:  # noqa: F811
+    """A visit through the lite socket is recorded on the ``lite`` channel, one through the room socket on
+    ``live`` (the key figures count both, by channel)."""
+    from sqlmodel import select
+
+    from server.storage.models import AttendanceVisit
+
+    sid = setup["session"]["id"]
+    pat = _participant(app)
+    headers = {"origin": BASE_URL, "cookie": f"forumlive_session={pat}"}
+    with client.websocket_connect(f"/ws/sessions/{sid}/lite?track=machine", headers=headers) as lite:
+        lite.send_json({"type": "hello", "v": 1})
+        next_of(lite, "welcome")
+        with room_socket(client, sid) as room:
+            next_of(room, "welcome")
+            query = select(AttendanceVisit).where(AttendanceVisit.session_id == sid)
+            visits = app.state.db.run_read(lambda db: sorted(v.channel for v in db.exec(query)))
+    assert visits == ["lite", "live"]
