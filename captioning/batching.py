@@ -9,9 +9,10 @@ runs at once, so batching adds no delay when the machine is idle, and under load
 the queue.
 
 Phases: under load, the streams of one batch finish together and come back together, but a stream that ran
-alone stays out of step with them (batches of 1 and N-1 in turn). So a runner that frees the engine waits
-up to ``linger_s`` for the streams that just finished to come back, when fewer calls wait than streams are
-``expected`` (the scheduler says how many are live); after an idle engine, no call waits.
+alone stays out of step with them (batches of 1 and N-1 in turn). So right after a batch of several windows,
+a runner waits up to ``linger_s`` for those streams to come back, when fewer calls wait than streams are
+``expected`` (the scheduler says how many are live). After a batch of one (the two tracks of one source take
+turns: one waits for the other) or an idle engine, no call waits.
 
 Quality under load: in a batch of more than one window every window is decoded greedily (beam 1), whatever
 beam it asked for; alone, a window gets its beam. ``greedy_here`` tells a caller which it got.
@@ -77,6 +78,7 @@ class BatchingEngine:
         self.expected = expected or (lambda: 1)
         self.linger_s = linger_s
         self._last_end = float("-inf")  # when a batch last finished (monotonic)
+        self._last_size = 0  # and how many windows it had
         self._queue: deque[_Pending] = deque()
         self._running = 0
         self._changed = threading.Condition()
@@ -110,7 +112,7 @@ class BatchingEngine:
             finally:
                 with self._changed:
                     self._running -= 1
-                    self._last_end = time.monotonic()
+                    self._last_end, self._last_size = time.monotonic(), len(batch)
                     self.batches += 1
                     self.batched_calls += len(batch)
                     self._changed.notify_all()
@@ -130,7 +132,9 @@ class BatchingEngine:
                 return True
 
     def _linger(self) -> None:
-        """(Holding the lock.) Right after a batch, wait a little for the expected calls to come back."""
+        """(Holding the lock.) Right after a batch of several, wait a little for the expected calls to come back."""
+        if self._last_size < 2:
+            return
         deadline = self._last_end + self.linger_s
         wanted = min(self.max_batch, max(1, self.expected()))
         while len(self._queue) < wanted and (left := deadline - time.monotonic()) > 0:

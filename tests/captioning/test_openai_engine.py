@@ -25,7 +25,12 @@ from captioning.models import find_model
 from captioning.wer import word_error_rate
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "speech"
-REFERENCES = json.loads((DATA / "references.json").read_text())
+# The three clips these tests were measured on (52 words); references.json holds more.
+REFERENCES = {
+    name: text
+    for name, text in json.loads((DATA / "references.json").read_text()).items()
+    if name in ("jfk.wav", "libri_0870.wav", "libri_0880.wav")
+}
 TINY_EN_DIMS = {
     "n_mels": 80,
     "n_audio_ctx": 1500,
