@@ -29,6 +29,8 @@ from websockets.exceptions import ConnectionClosed
 TEXT = " Live caption text of about one spoken sentence, as long as a real caption line would be on screen."
 MARK = "t="
 _MARK = MARK.encode()
+# An event not received this long after the publisher's last one is lost.
+GRACE_S = 3.0
 # The room closes connections silent for 60 s: every viewer sends the protocol's ping this often.
 PING_EVERY_S = 20.0
 
@@ -297,8 +299,11 @@ async def main() -> None:
         pub_headers = {"Cookie": f"forumlive_session={args.publisher_cookie}"} if args.publisher_cookie else {}
         sent = await publish(args.url, pub_headers, args.origin, args.mode, args.rate, args.duration, publisher_error)
     else:
-        await asyncio.sleep(args.duration)
-    await asyncio.sleep(3.0)  # let the last events arrive
+        # The orchestrator says STOP once the publisher has sent its last event (its connecting and any stall
+        # are not known here); the last events then have GRACE_S to arrive.
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    if audience.viewers:
+        await asyncio.sleep(GRACE_S)
     beat.cancel()
     for viewer in audience.viewers:
         viewer.close()

@@ -122,12 +122,13 @@ def run_load(common: list[str] | list[list[str]], viewers: int, duration: float)
         for proc in procs:
             proc.stdin.write("GO\n")
             proc.stdin.flush()
+        # The publisher (last) first; then the viewers' processes stop listening after a grace period.
         parts = []
-        for proc in procs:
-            out, err = proc.communicate(timeout=900)
+        for proc in reversed(procs):
+            out, err = proc.communicate("STOP\n", timeout=900)
             if proc.returncode != 0:
                 raise RuntimeError(err[-2000:])
-            parts.append(json.loads(out.strip().splitlines()[-1]))
+            parts.insert(0, json.loads(out.strip().splitlines()[-1]))
     finally:
         for proc in procs:
             if proc.poll() is None:
