@@ -17,13 +17,10 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaPlayer
 
 from realtime import protocol as p
-from realtime.fanout import Outbox
 from realtime.log import Event
 from realtime.media import hooks
 from realtime.room import Actor, Role, Room, RoomSettings, RoomState
-from server.rooms.media import MediaService
-from server.rooms.service import Connection, LiveRoom
-from server.settings import Settings
+from tests.server.media_peers import MediaPeers
 
 SPEECH = Path(__file__).resolve().parents[1] / "data" / "speech"
 ANA = Actor(1, "Ana at table 1", Role.PARTICIPANT)
@@ -33,22 +30,11 @@ MO = Actor(4, "Mo Moderator", Role.MODERATOR)
 VOICES = {ANA.person_id: "libri_0870.wav", BEN.person_id: "libri_0880.wav", MO.person_id: "jfk.wav"}
 
 
-async def _nothing(*_: Any) -> None:
-    return None
-
-
-class Cafe:
+class Cafe(MediaPeers):
     """A café room with two tables, the real media service, and aiortc peers standing in for browsers."""
 
     def __init__(self) -> None:
-        self.room = Room(9, RoomSettings(state=RoomState.LIVE), cafe=True)
-        self.live = LiveRoom(self.room)
-        self.inbox: dict[int, asyncio.Queue[dict[str, Any]]] = defaultdict(asyncio.Queue)
-        self.media = MediaService(
-            Settings(ice_host_addresses=("127.0.0.1",)), lambda c, m: self.inbox[c.actor.person_id].put_nowait(m)
-        )
-        self.connections = {a.person_id: Connection(a, Outbox(_nothing, _nothing), 0) for a in (ANA, BEN, LEE, MO)}
-        self.peers: list[RTCPeerConnection] = []
+        super().__init__(Room(9, RoomSettings(state=RoomState.LIVE), cafe=True), (ANA, BEN, LEE, MO))
         self.heard: dict[int, list[bytes]] = defaultdict(list)  # what the server received from each speaker
         for actor in (ANA, BEN, LEE, MO):
             self.room.connect(actor)
@@ -60,18 +46,8 @@ class Cafe:
         events = self.room.decide(actor, p.parse_client(json.dumps(command)), 1.0)
         await self.media.on_events(self.live, self.room.apply(events))
 
-    async def next(self, person_id: int, kind: str) -> dict[str, Any]:
-        async with asyncio.timeout(10):
-            while True:
-                message = await self.inbox[person_id].get()
-                if message["type"] == "error":
-                    raise AssertionError(message)
-                if message["type"] == kind:
-                    return message
-
     async def publish(self, actor: Actor) -> None:
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        self.peers.append(pc)
+        pc = self.peer()
         pc.addTrack(MediaPlayer(str(SPEECH / VOICES[actor.person_id]), loop=True).audio)  # Ben speaks 3 s
         await pc.setLocalDescription(await pc.createOffer())
         connection = self.connections[actor.person_id]
@@ -86,32 +62,6 @@ class Cafe:
         for pub in self.media.rooms[9].publications():
             if pub.owner == actor.person_id:
                 pub.taps.append(lambda packet, who=actor.person_id: self.heard[who].append(bytes(packet)))
-
-    async def subscribe(self, actor: Actor) -> tuple[RTCPeerConnection, list[Any]]:
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        self.peers.append(pc)
-        tracks: list[Any] = []
-        pc.on("track", tracks.append)
-        connection = self.connections[actor.person_id]
-        await self.media.handle(self.live, connection, p.SubscribeMedia(type="media.subscribe"))
-        await self.next(actor.person_id, "media.config")
-        await self.answer(pc, actor)
-        return pc, tracks
-
-    async def answer(self, pc: RTCPeerConnection, actor: Actor) -> dict[str, Any]:
-        offer = await self.next(actor.person_id, "media.offer")
-        await pc.setRemoteDescription(RTCSessionDescription(offer["sdp"], "offer"))
-        await pc.setLocalDescription(await pc.createAnswer())
-        connection = self.connections[actor.person_id]
-        await self.media.handle(self.live, connection, p.AnswerMedia(type="media.answer", sdp=pc.localDescription.sdp))
-        return offer
-
-    async def close(self) -> None:
-        for connection in self.connections.values():
-            await self.media.leave(self.room.session_id, connection)
-        for pc in self.peers:
-            await pc.close()
-        await self.media.stop()
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import json
 import wave
-from collections import defaultdict
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -22,14 +21,12 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaPlayer
 
 from realtime import protocol as p
-from realtime.fanout import Outbox
 from realtime.log import Event
 from realtime.media import hooks
 from realtime.media.tap import SAMPLE_RATE, AudioTap, PcmChunk
 from realtime.room import Actor, Role, Room
-from server.rooms.media import MediaService, turn_credentials
-from server.rooms.service import Connection, LiveRoom
-from server.settings import Settings
+from server.rooms.media import turn_credentials
+from tests.server.media_peers import MediaPeers
 
 SPEECH = Path(__file__).resolve().parents[1] / "data" / "speech" / "libri_0870.wav"
 SPEAKER = Actor(1, "Ana Speaker", Role.SPEAKER)
@@ -37,37 +34,17 @@ LISTENER = Actor(2, "Lee Listener", Role.PARTICIPANT)
 MODERATOR = Actor(3, "Mo Moderator", Role.MODERATOR)
 
 
-async def _nothing(*_: Any) -> None:
-    return None
-
-
-class Harness:
+class Harness(MediaPeers):
     def __init__(self) -> None:
-        self.room = Room(7)
-        self.live = LiveRoom(self.room)
-        self.inbox: dict[int, asyncio.Queue[dict[str, Any]]] = defaultdict(asyncio.Queue)
-        settings = Settings(ice_host_addresses=("127.0.0.1",))
-        self.media = MediaService(settings, lambda c, m: self.inbox[c.actor.person_id].put_nowait(m))
+        super().__init__(Room(7), (SPEAKER, LISTENER))
         self.taps: list[AudioTap] = []
         self.media.tap_listeners.append(lambda session_id, person_id, name, tap: self.taps.append(tap))
-        self.connections = {a.person_id: Connection(a, Outbox(_nothing, _nothing), 0) for a in (SPEAKER, LISTENER)}
-        self.peers: list[RTCPeerConnection] = []
-
-    async def next(self, person_id: int, kind: str, timeout_s: float = 10.0) -> dict[str, Any]:
-        async with asyncio.timeout(timeout_s):
-            while True:
-                message = await self.inbox[person_id].get()
-                if message["type"] == kind:
-                    return message
-                if message["type"] == "error":
-                    raise AssertionError(message)
 
     def apply(self, *events: Event) -> list[Event]:
         return self.room.apply(list(events))
 
     async def publish(self, actor: Actor = SPEAKER) -> tuple[RTCPeerConnection, MediaPlayer]:
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        self.peers.append(pc)
+        pc = self.peer()
         player = MediaPlayer(str(SPEECH))
         pc.addTrack(player.audio)
         await pc.setLocalDescription(await pc.createOffer())
@@ -81,31 +58,10 @@ class Harness:
         return pc, player
 
     async def subscribe(self, actor: Actor = LISTENER) -> tuple[RTCPeerConnection, list[Any]]:
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        self.peers.append(pc)
-        tracks: list[Any] = []
-        pc.on("track", tracks.append)
-        connection = self.connections[actor.person_id]
-        await self.media.handle(self.live, connection, p.SubscribeMedia(type="media.subscribe"))
-        config = await self.next(actor.person_id, "media.config")
-        assert config["ice_servers"] == []  # nothing public unless configured
-        await self.answer(pc, actor)
-        return pc, tracks
+        return await super().subscribe(actor)
 
     async def answer(self, pc: RTCPeerConnection, actor: Actor = LISTENER) -> dict[str, Any]:
-        offer = await self.next(actor.person_id, "media.offer")
-        await pc.setRemoteDescription(RTCSessionDescription(offer["sdp"], "offer"))
-        await pc.setLocalDescription(await pc.createAnswer())
-        connection = self.connections[actor.person_id]
-        await self.media.handle(self.live, connection, p.AnswerMedia(type="media.answer", sdp=pc.localDescription.sdp))
-        return offer
-
-    async def close(self) -> None:
-        for connection in self.connections.values():
-            await self.media.leave(self.room.session_id, connection)
-        for pc in self.peers:
-            await pc.close()
-        await self.media.stop()
+        return await super().answer(pc, actor)
 
 
 @pytest.fixture
