@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import date
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 from realtime import protocol
 from realtime.client import ClientState
 from realtime.fanout import Outbox
+from realtime.limits import RATES
 from realtime.room import Actor, Role
 from server.rooms import cluster
 from server.rooms.shared import SharedRoom, SharedRoomService
@@ -299,7 +301,7 @@ async def test_a_state_of_another_version_is_refused_and_the_replica_keeps_its_r
     await a.bus.flushed()
     await send(a, live_a, conn_mo, '{"type": "chat.send", "text": "after"}')
     await ana.until(lambda: ana.chat() == ["kept", "after"])
-    assert live_b.room is room_b and live_b.synced and live_b.room.log.seq == seq + 1
+    assert live_b.room is room_b and live_b.synced and live_b.room.log.seq > seq  # (a presence flush may come too)
     assert [m.text for m in live_b.room.chat] == ["kept", "after"]
     warnings = [r.getMessage() for r in caplog.records if "malformed" in r.getMessage()]
     assert any("version 2; this process reads version 1" in w for w in warnings)
@@ -363,6 +365,7 @@ async def test_rate_limits_hold_when_the_room_moves_to_another_owner(database: D
     for i in range(5):  # the whole burst, through the owner a
         await send(b, live_b, conn_b, json.dumps({"type": "chat.send", "text": f"x{i}", "ref": f"x{i}"}))
         assert ana.reply(f"x{i}")["type"] == "ack"
+    emptied = time.monotonic()
     old_epoch = ana.state.epoch
     for task in a._tasks:
         task.cancel()  # the owner freezes; b or c takes the room over
@@ -370,8 +373,12 @@ async def test_rate_limits_hold_when_the_room_moves_to_another_owner(database: D
     again = Viewer(ANA)  # a new connection on c: its own buckets are fresh, the person's are not
     live_c, conn_c = await connect(c, sid, again)
     await asyncio.wait_for(live_c.ready.wait(), 10)
-    await send(c, live_c, conn_c, '{"type": "chat.send", "text": "more", "ref": "m"}')
-    assert again.reply("m")["code"] == "rate_limited"
+    for i in range(5):
+        await send(c, live_c, conn_c, json.dumps({"type": "chat.send", "text": f"m{i}", "ref": f"m{i}"}))
+    acks = sum(again.reply(f"m{i}")["type"] == "ack" for i in range(5))
+    # Only what the bucket refilled meanwhile (a chat line per 2 s; the takeover waits for the lease), not a new burst.
+    assert acks <= int((time.monotonic() - emptied) / RATES["chat"].per_s)
+    assert acks < 5
 
 
 async def test_one_visit_per_person_across_processes(database: Database, services) -> None:  # noqa: ANN001
