@@ -9,10 +9,12 @@ runs at once, so batching adds no delay when the machine is idle, and under load
 the queue.
 
 Phases: under load, the streams of one batch finish together and come back together, but a stream that ran
-alone stays out of step with them (batches of 1 and N-1 in turn). So right after a batch of several windows,
-a runner waits up to ``linger_s`` for those streams to come back, when fewer calls wait than streams are
-``expected`` (the scheduler says how many are live). After a batch of one (the two tracks of one source take
-turns: one waits for the other) or an idle engine, no call waits.
+alone stays out of step with the others (two streams then take turns for ever, never sharing a pass; six run
+as batches of 1 and 5 in turn). So when calls waited while the last batch ran (the engine is contended), the
+runner that takes the next batch waits up to ``linger_s`` after it for the streams that just finished to
+come back, as long as fewer calls wait than streams are ``expected`` (the scheduler counts the streams that
+called the engine in the last seconds: a silent speaker is not waited for). Without contention no call
+waits.
 
 Quality under load: in a batch of more than one window every window is decoded greedily (beam 1), whatever
 beam it asked for; alone, a window gets its beam. ``greedy_here`` tells a caller which it got.
@@ -78,7 +80,7 @@ class BatchingEngine:
         self.expected = expected or (lambda: 1)
         self.linger_s = linger_s
         self._last_end = float("-inf")  # when a batch last finished (monotonic)
-        self._last_size = 0  # and how many windows it had
+        self._contended = False  # whether calls were waiting when it finished
         self._queue: deque[_Pending] = deque()
         self._running = 0
         self._changed = threading.Condition()
@@ -90,9 +92,13 @@ class BatchingEngine:
         """Whether this thread's last call shared a batch and so was decoded greedily."""
         return getattr(self._local, "greedy", False)
 
+    def called_here(self) -> bool:
+        """Whether this thread made a call since ``forget_here``."""
+        return getattr(self._local, "called", False)
+
     def forget_here(self) -> None:
-        """Clear ``greedy_here`` for this thread (before work that may make no call)."""
-        self._local.greedy = False
+        """Clear ``greedy_here`` and ``called_here`` for this thread (before work that may make no call)."""
+        self._local.greedy = self._local.called = False
 
     def transcribe(self, audio: np.ndarray, options: TranscribeOptions) -> list[Segment]:
         mine = _Pending((audio, options))
@@ -112,11 +118,11 @@ class BatchingEngine:
             finally:
                 with self._changed:
                     self._running -= 1
-                    self._last_end, self._last_size = time.monotonic(), len(batch)
+                    self._last_end, self._contended = time.monotonic(), bool(self._queue)
                     self.batches += 1
                     self.batched_calls += len(batch)
                     self._changed.notify_all()
-        self._local.greedy = mine.greedy
+        self._local.greedy, self._local.called = mine.greedy, True
         return self._outcome(mine)
 
     def _claim(self, mine: _Pending) -> bool:
@@ -132,8 +138,8 @@ class BatchingEngine:
                 return True
 
     def _linger(self) -> None:
-        """(Holding the lock.) Right after a batch of several, wait a little for the expected calls to come back."""
-        if self._last_size < 2:
+        """(Holding the lock.) Right after a contended batch, wait a little for the expected calls to come back."""
+        if not self._contended:
             return
         deadline = self._last_end + self.linger_s
         wanted = min(self.max_batch, max(1, self.expected()))

@@ -50,6 +50,7 @@ from server.storage.models import Session
 log = logging.getLogger("forumlive.captions")
 
 MAX_AUDIO_BYTES = 100 * 1024 * 1024
+CALLING_S = 3.0  # a stream whose last engine call is older than this (a silent speaker) is not waited for
 
 
 def decode_wav(content: bytes) -> np.ndarray:
@@ -82,7 +83,8 @@ class StreamStatus:
     busy_s: float = 0.0  # engine time spent
     waited_s: float = 0.0  # time spent waiting for a worker slot
     steps: int = 0
-    greedy_steps: int = 0  # steps decoded greedily because others were waiting
+    greedy_steps: int = 0  # steps decoded greedily, sharing a batch with other streams
+    engine_at: float = float("-inf")  # when a step last called the engine (monotonic; silent steps do not)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -163,7 +165,7 @@ class CaptionService:
                 self._engine = await anyio.to_thread.run_sync(self._load_engine)
             if not isinstance(self._engine, BatchingEngine):  # loaded, or given at the seam by a test
                 self._engine = BatchingEngine(
-                    self._engine, max_batch=self.batch, runners=self.workers, expected=lambda: len(self.streams)
+                    self._engine, max_batch=self.batch, runners=self.workers, expected=self._calling
                 )
             return self._engine
 
@@ -205,23 +207,30 @@ class CaptionService:
             self._waiting -= 1
         engine = self._engine
 
-        def run() -> tuple[Update, bool]:
+        def run() -> tuple[Update, bool, bool]:
             if not isinstance(engine, BatchingEngine):
-                return getattr(processor, work)(), False
+                return getattr(processor, work)(), False, True
             engine.forget_here()
             update = getattr(processor, work)()
-            return update, engine.greedy_here()
+            return update, engine.greedy_here(), engine.called_here()
 
         try:
             began = time.monotonic()
             status.waited_s += began - waited
-            update, greedy = await anyio.to_thread.run_sync(run)
+            update, greedy, called = await anyio.to_thread.run_sync(run)
             status.greedy_steps += greedy
+            if called:
+                status.engine_at = time.monotonic()
             status.busy_s += time.monotonic() - began
         finally:
             self._slots.release()
         status.steps += 1
         return update
+
+    def _calling(self) -> int:
+        """How many streams called the engine in the last ``CALLING_S`` (the batcher waits for no other)."""
+        now = time.monotonic()
+        return sum(1 for stream in list(self.streams.values()) if now - stream.engine_at < CALLING_S)
 
     def status(self) -> list[dict[str, object]]:
         """Every live caption stream: lag, real-time factor and turns taken (for organizers and metrics)."""
