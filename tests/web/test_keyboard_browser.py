@@ -38,8 +38,13 @@ def tab_to(page: Page, selector: str, text: str = "") -> None:
 
 
 def press_until(page: Page, key: str, selector: str, value: str) -> None:
-    """Press an arrow key on a focused select until it shows ``value``."""
-    for _ in range(6):
+    """Press arrow keys on a focused select until it shows ``value``: ``key`` first, the other way when the
+    value lies before the current one (a choice saved in the profile by an earlier page may start it there)."""
+    options = page.locator(selector).evaluate("(s) => [...s.options].map((o) => o.value)")
+    current = page.locator(selector).input_value()
+    if options.index(value) < options.index(current):
+        key = "ArrowUp" if key == "ArrowDown" else "ArrowDown"
+    for _ in range(len(options) + 1):
         if page.locator(selector).input_value() == value:
             return
         page.keyboard.press(key)
