@@ -110,12 +110,12 @@ def test_two_runners_run_two_batches_at_once() -> None:
     assert time.monotonic() - began < 0.75  # [1], [2] at once, then [3]: two rounds, not three
 
 
-def test_after_a_contended_batch_a_runner_waits_a_little_for_the_streams_expected() -> None:
-    """Two streams calling: the call that waited while the engine ran the other's window waits (up to linger_s)
-    for that stream to come back, so the two share a pass instead of taking turns for ever; on an engine
-    nobody waited for, no call waits."""
+def test_right_after_a_batch_of_several_a_runner_waits_a_little_for_the_streams_expected() -> None:
+    """Three streams calling: the call that finds the engine just freed by a batch of several waits (up to
+    linger_s) for the others coming back, instead of running alone and keeping the streams out of step; after
+    an idle engine or a batch of one, no wait."""
     inner = Recorder(seconds=0.2)
-    engine = BatchingEngine(inner, max_batch=8, expected=lambda: 2, linger_s=0.3)
+    engine = BatchingEngine(inner, max_batch=8, expected=lambda: 3, linger_s=0.3)
     returned: dict[float, float] = {}
     began = time.monotonic()
 
@@ -124,17 +124,17 @@ def test_after_a_contended_batch_a_runner_waits_a_little_for_the_streams_expecte
         engine.transcribe(np.full(10, value, np.float32), TranscribeOptions())
         returned[value] = time.monotonic() - began
 
-    arrivals = [(1.0, 0.0), (2.0, 0.05), (3.0, 0.3), (4.0, 1.2)]
+    arrivals = [(1.0, 0.0), (2.0, 0.05), (3.0, 0.06), (4.0, 0.3), (5.0, 0.5), (6.0, 0.55), (7.0, 1.6)]
     threads = [threading.Thread(target=call, args=a) for a in arrivals]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=10)
-    # 1 alone at once (idle engine); 2 waited during it, so when it was done (0.2 s) 2 waited for 3 (0.3 s)
-    # instead of running alone; 4 came to an engine nobody had waited for (the last batch had no one waiting
-    # at its end): at once, alone, although two streams are expected.
-    assert inner.batches == [[1.0], [2.0, 3.0], [4.0]]
-    assert returned[4.0] - 1.2 < 0.2 + 0.15
+    # 1 alone at once (idle engine); 2 and 3, queued behind it, right after it without waiting (it was alone);
+    # 4, queued during [2, 3], waited when they were done (0.4 s) for 5 and 6 instead of running alone;
+    # 7 came to an idle engine: at once, although three streams are expected.
+    assert inner.batches == [[1.0], [2.0, 3.0], [4.0, 5.0, 6.0], [7.0]]
+    assert returned[7.0] - 1.6 < 0.2 + 0.15
 
 
 def test_sizes_must_be_positive() -> None:

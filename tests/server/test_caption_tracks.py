@@ -49,14 +49,15 @@ def _play(
     model: str = "base",
     translate: bool = True,
 ) -> tuple[int, list[Any]]:
-    """Play three seconds into a live session of ``language``; returns the session and the room's events."""
+    """Play three seconds into a live session of ``language`` (at 5x: each 1 s step waits for its audio, so there
+    are three whatever the engine's pace); returns the session and the room's events."""
     sign_in_organizer(app, client)
     session_id = make_session(client, make_forum(client)["id"], status="live", language=language)["id"]
     service = CaptionService(app.state.rooms, model, ONE_SECOND_STEPS, workers=1, translate=translate, vad=False)
     service._engine = engine  # the seam: no model is loaded
 
     async def run() -> list[Any]:
-        await service.play(session_id, _speech(), Speaker(None, "Talk", language=language), speed=50)
+        await service.play(session_id, _speech(), Speaker(None, "Talk", language=language), speed=5)
         live = await app.state.rooms.room(session_id)
         return live.room.log.since(live.room.log.epoch, 0) or []
 
