@@ -129,7 +129,6 @@ class StreamingProcessor:
         self.transcribe_options = transcribe or TranscribeOptions()
         self.is_speech = is_speech or energy_detector(self.options)
         self.vad = vad
-        self.beam_size = self.options.beam_size  # for the next step (the scheduler lowers it under load)
         self.agreement = AgreementBuffer()
         self.audio = np.zeros(0, dtype=np.float32)
         self.audio_start_s = 0.0  # stream time of self.audio[0]
@@ -224,7 +223,7 @@ class StreamingProcessor:
             self.transcribe_options,
             prompt=prompt,
             min_context_s=self.options.min_context_s,
-            beam_size=self.beam_size,
+            beam_size=self.options.beam_size,  # the batcher decodes greedily in a shared pass
         )
         segments = self.engine.transcribe(self.audio, options)
         if not self.language_fixed and segments and segments[0].language:

@@ -155,7 +155,6 @@ class CaptionService:
         self.workers = workers
         self.batch = batch
         self._slots = asyncio.Semaphore(workers * batch)
-        self._waiting = 0  # steps waiting for a slot
         self.streams: dict[tuple[int, int | None, str, str], StreamStatus] = {}
 
     async def engine(self) -> BatchingEngine:
@@ -200,11 +199,7 @@ class CaptionService:
         streams. A step whose window shares a batch with others is decoded greedily instead of with the beam
         (the batcher decides): under load, quality gives way first, then steps lengthen."""
         waited = time.monotonic()
-        self._waiting += 1
-        try:
-            await self._slots.acquire()
-        finally:
-            self._waiting -= 1
+        await self._slots.acquire()
         engine = self._engine
 
         def run() -> tuple[Update, bool, bool]:
