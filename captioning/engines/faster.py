@@ -112,12 +112,16 @@ class FasterWhisperEngine:
         results: list[list[Segment] | None] = [None] * len(calls)
         groups: dict[tuple[object, ...], list[tuple[int, list[int]]]] = {}
         multilingual = self.model.model.is_multilingual
+        tokenizers: dict[tuple[str, str], Any] = {}  # one per task and language, for the prompts and the pass
         for index, (audio, options) in enumerate(calls):
             language = options.language if multilingual else "en"
             if language is None or context_frames(len(audio) / SAMPLE_RATE_HZ, options.min_context_s) is None:
                 results[index] = self.transcribe(audio, options)
                 continue
-            tokenizer = Tokenizer(self.model.hf_tokenizer, multilingual, task=options.task, language=language)
+            tokenizer = tokenizers.get((options.task, language)) or tokenizers.setdefault(
+                (options.task, language),
+                Tokenizer(self.model.hf_tokenizer, multilingual, task=options.task, language=language),
+            )
             previous = tokenizer.encode(" " + options.prompt.strip()) if options.prompt.strip() else []
             previous = previous[-(self.model.max_length // 2 - 1) :]
             shared = len(previous) if len(previous) < SHARED_PROMPT_TOKENS else SHARED_PROMPT_TOKENS
@@ -127,7 +131,7 @@ class FasterWhisperEngine:
             if len(members) == 1:
                 results[members[0][0]] = self.transcribe(*calls[members[0][0]])
                 continue
-            tokenizer = Tokenizer(self.model.hf_tokenizer, multilingual, task=task, language=language)
+            tokenizer = tokenizers[task, language]
             length = min(len(previous) for _, previous in members)
             previous = [p[len(p) - length :] for _, p in members]
             found = self._pass([calls[i] for i, _ in members], tokenizer, previous)
