@@ -21,6 +21,32 @@ TEMPLATE_PLURAL = re.compile(r"""\bngettext\(\s*"((?:[^"\\]|\\.)*)",\s*"((?:[^"\
 SCRIPT_PLURAL = re.compile(r"""\btn\(\s*"((?:[^"\\]|\\.)*)",\s*"((?:[^"\\]|\\.)*)\"""")
 # Errors the room socket sends (in English, with a code); the pages' scripts show them through the JSON catalogue.
 SOCKET_ERROR = re.compile(r"""\b(?:RoomError|_error|protocol\.error)\(\s*"\w+",\s*"((?:[^"\\]|\\.)*)\"""")
+# The same with values in them (f-strings), and the templates common.js matches them with.
+SOCKET_ERROR_WITH_VALUES = re.compile(r"""\b(?:RoomError|_error|protocol\.error)\(\s*"\w+",\s*f"((?:[^"\\]|\\.)*)\"""")
+SENTENCE = re.compile(r"""\bsentence\(\s*"((?:[^"\\]|\\.)*)\"""")
+# Sentences whose values are a few known words or another sentence: the sentences that can be sent.
+SPELLED_OUT = {
+    "the poll is {state}": {"the poll is draft", "the poll is open", "the poll is closed"},
+    "{what} between rounds, not during one": {
+        f"{what} between rounds, not during one" for what in ("seat people", "rotate", "start a round")
+    },
+    # realtime/cafe.py's NotEnoughSeats: "{count} people but only {seats} seats".
+    "cannot seat everyone: {exc}": {"cannot seat everyone: {count} people but only {seats} seats"},
+    "cannot rotate: {exc}": {"cannot rotate: {count} people but only {seats} seats"},
+}
+# Left in English: rate limits are shown from their code and retry_after_s; the others answer frames that
+# only a broken client sends (framing, JSON, unknown types, media signaling).
+UNTRANSLATED = {
+    "too fast; try again in {wait} s",
+    "key {key} appears twice",
+    "frame of {size} bytes is over the {max_frame_bytes}-byte limit",
+    "not valid JSON: {exc}",
+    "unknown message type {kind}",
+    "{type} failed: {exc}",
+    "no {pc} connection to add a candidate to",
+    "the {kind} is not a valid SDP",
+    "the {kind} has no media",
+}
 # Messages the server's Python code translates: i18n.gettext("…"), and N_("…") marking errors and notices
 # that pages show translated (the API keeps them in English).
 SERVER_MESSAGE = re.compile(r"""\b(?:gettext|N_)\(\s*"((?:[^"\\]|\\.)*)\"""")
@@ -58,9 +84,35 @@ def socket_errors() -> set[str]:
     return {m for path in paths for m in SOCKET_ERROR.findall(path.read_text())}
 
 
+def _template(sentence: str) -> str:
+    """An f-string's text with each replacement field named by its last attribute: ``{poll.state.value}`` →
+    ``{state}``, ``{wait:.0f}`` → ``{wait}``, ``{MIN_LEFT_S}`` → ``{min_left_s}``."""
+
+    def name(found: re.Match[str]) -> str:
+        expression = re.split(r"[!:\[]", found.group(1))[0]
+        parts = [p for p in expression.split(".") if p != "value"]
+        return "{" + parts[-1].lower() + "}"
+
+    return re.sub(r"\{([^{}]+)\}", name, sentence)
+
+
+def socket_error_templates() -> set[str]:
+    """The socket's error sentences with values in them, as templates (``no question {question_id} in this room``)."""
+    root = TEMPLATES_DIR.parent.parent
+    paths = [*(root / "realtime").glob("*.py"), *(root / "server").rglob("*.py")]
+    return {_template(m) for path in paths for m in SOCKET_ERROR_WITH_VALUES.findall(path.read_text())}
+
+
+def sentence_templates() -> set[str]:
+    """The templates common.js translates the server's sentences with (``sentence("…")``)."""
+    return set(SENTENCE.findall((STATIC_DIR / "common.js").read_text()))
+
+
 def script_messages() -> set[str]:
-    """What LANG.json must hold: the scripts' t("…") strings and the socket's fixed error sentences."""
-    return {m for path in STATIC_DIR.glob("*.js") for m in SCRIPT_MESSAGE.findall(path.read_text())} | socket_errors()
+    """What LANG.json must hold: the scripts' t("…") strings, the socket's fixed error sentences and the
+    templates of its sentences with values."""
+    scripts = {m for path in STATIC_DIR.glob("*.js") for m in SCRIPT_MESSAGE.findall(path.read_text())}
+    return scripts | socket_errors() | sentence_templates()
 
 
 def template_plurals() -> set[tuple[str, str]]:
@@ -85,6 +137,22 @@ def test_the_extractors_find_the_marked_strings() -> None:
     assert ("Vote, {count} vote", "Vote, {count} votes") in script_plurals()
     assert "Not disclosed" in server_messages()
     assert {"this session has ended", "sit at a table first", "not saved; please try again"} <= socket_errors()
+
+
+def test_every_socket_error_with_values_has_its_template() -> None:
+    """Each sentence with values the room socket sends (f-strings in realtime/ and server/) has its template in
+    common.js, so pages can show it translated (the catalogues' check above covers the templates); a new one
+    fails here until it is added there or, for frames only a broken client causes, to UNTRANSLATED."""
+    templates = sentence_templates()
+    sent = socket_error_templates()
+    assert {"no question {question_id} in this room", "table {id} ({topic}) is full"} <= sent
+    missing = []
+    for template in sorted(sent - UNTRANSLATED):
+        if not SPELLED_OUT.get(template, {template}) <= templates:
+            missing.append(template)
+    assert missing == [], f"web/static/common.js has no sentence() for {missing}"
+    # Sent with a value built beside the raise (realtime/cafe_room.py's round_ended), so not found above.
+    assert {"round {round} has ended", "no round has started"} <= templates
 
 
 @pytest.mark.parametrize("code", TRANSLATED)

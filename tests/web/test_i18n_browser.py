@@ -56,8 +56,8 @@ def test_arabic_lite_page_is_right_to_left(browser: Browser, demo_server: DemoSe
 
 
 def test_russian_room_page_from_both_catalogues(browser: Browser, demo_server: DemoServer) -> None:
-    """The room page in Russian: the template's labels from ru.po, what room.js writes from ru.json, and a
-    counted message in the right plural form (0 → «голосов»)."""
+    """The room page in Russian: the template's labels from ru.po, what room.js writes from ru.json, a
+    counted message in the right plural form (0 → «голосов») and a socket error with a value in it."""
     sessions = httpx2.get(f"{demo_server.url}/api/sessions?status=live").json()["sessions"]
     # Not the session whose questions the room tests put under pre-approval (Lucas Moreau moderates it).
     session_id = next(s["id"] for s in sessions if s["type"] != "knowledge_cafe"
@@ -81,5 +81,25 @@ def test_russian_room_page_from_both_catalogues(browser: Browser, demo_server: D
     page.get_by_role("button", name="Спросить", exact=True).click()
     item = page.locator("#question-list li", has_text="Вопрос о цифровом здравоохранении")
     expect(item.get_by_role("button", name="Голосовать, 0 голосов")).to_be_visible()
+    # A socket error with a value in it: the server's English sentence, shown through its template in ru.json.
+    shown = page.evaluate(
+        """async (sessionId) => {
+          const { errorText } = await import("/static/common.js");
+          const socket = new WebSocket(`ws://${location.host}/ws/sessions/${sessionId}`);
+          const error = await new Promise((resolve, reject) => {
+            socket.onmessage = (event) => {
+              const message = JSON.parse(event.data);
+              if (message.type === "welcome") socket.send(JSON.stringify({type: "question.vote", question_id: 99999, ref: "x1"}));
+              if (message.type === "error") resolve(message);
+            };
+            socket.onopen = () => socket.send(JSON.stringify({type: "hello", v: 1}));
+            setTimeout(() => reject(new Error("no error frame")), 5000);
+          });
+          socket.close();
+          return [error.message, errorText(error)];
+        }""",
+        session_id,
+    )
+    assert shown == ["no question 99999 in this room", "В этом зале нет вопроса 99999."]
     context.close()
     assert errors == []

@@ -3,7 +3,7 @@
 // server's clock, the table's chat and note cards, and the moderator's controls. Untrusted text is
 // only ever set with textContent. Table audio: media.js (the server sends each page its table only).
 
-import { $, el, errorBox, RoomSocket, t, tn } from "/static/common.js";
+import { $, el, errorBox, RoomSocket, serverText, t, tn } from "/static/common.js";
 import { RoomMedia } from "/static/media.js";
 
 const root = document.getElementById("cafe");
@@ -95,7 +95,7 @@ function applyEvent(view, kind, data) {
       cafe.phase = data.state === "running" ? "round" : "break";
       Object.assign(cafe, { round: data.round, started_at: data.started_at, ends_at: data.ends_at, warning: data.warning });
       setClock(data.now);
-      if (data.state === "ended") announce(`${t("Round {round} has ended.", { round: data.round })}${data.rotation_error ? ` ${data.rotation_error}` : ""}`);
+      if (data.state === "ended") announce(`${t("Round {round} has ended.", { round: data.round })}${data.rotation_error ? ` ${serverText(data.rotation_error)}` : ""}`);
       break;
     case "cafe.note": {
       const notes = cafe.notes.filter((n) => n.id !== data.note.id);
