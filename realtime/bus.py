@@ -17,7 +17,7 @@ a future of its stream id; one task writes the outbox to Redis in order, pipelin
 Redis is down the messages wait there (``pending``, ``flushed()``) until it returns. Each entry
 carries its producer and a number that grows by one per topic: readers drop a second copy (a write
 retried after its reply was lost) and turn a jump into a gap. The outbox lives in memory: surviving
-a crash of this process is the job of the database outbox the rooms commit to (a later step).
+a crash of this process is the job of the database outbox the rooms commit to (``server.rooms.outbox``).
 
 Restarts: a reader notices a new Redis by its ``run_id``. Without persistence the streams come back
 empty and their ids mean nothing any more, so the reader marks a ``RESET`` gap and reads each stream

@@ -1,4 +1,5 @@
-"""``/metrics`` in Prometheus's text format: connections, rooms, events, queue drops, the bus, caption lag.
+"""``/metrics`` in Prometheus's text format: connections, rooms, events, queue drops, the bus and its
+database outbox, caption lag.
 
 Counters only grow (Prometheus's ``rate()`` turns them into events per second); gauges are read when
 scraped. Everything is about this process: with several, Prometheus scrapes each (docs/deploy.md).
@@ -64,6 +65,17 @@ def render(rooms: object, captions: object) -> str:
             "gauge",
             "Messages waiting in this process's outbox for Redis.",
             [({}, bus.pending)],
+        )
+        lines += _metric(
+            "forumlive_outbox_rows",
+            "gauge",
+            "Database outbox rows: committed event batches whose bus message Redis has not taken (or whose row is "
+            "not deleted yet). mine: published or taken over by this process; all: of every process at its last "
+            "heartbeat, with those a dead owner left for the room's next owner.",
+            [
+                ({"scope": "mine"}, len(getattr(rooms, "outbox_waiting", ()))),
+                ({"scope": "all"}, getattr(rooms, "outbox_rows", 0)),
+            ],
         )
         lines += _metric(
             "forumlive_bus_gaps_total",

@@ -316,8 +316,12 @@ def parse(adapter: TypeAdapter[Any], payload: bytes) -> Any:  # noqa: ANN401 - o
         raise MalformedMessage(str(exc)[:300]) from None
 
 
-def batch(node: str, epoch: str, events: list[Event]) -> EventBatch:
+def batch(node: str, epoch: str, events: list[Event], first_seq: int | None = None) -> EventBatch:
+    """The batch of applied events; with ``first_seq``, of events not applied yet, which will have the ``seq``
+    from ``first_seq`` on (the database outbox writes the batch in the transaction that commits them)."""
+    seqs = [e.seq for e in events] if first_seq is None else list(range(first_seq, first_seq + len(events)))
     wire = [
-        WireEvent(kind=e.kind, data=e.data, related=sorted(e.related), durable=e.durable, seq=e.seq) for e in events
+        WireEvent(kind=e.kind, data=e.data, related=sorted(e.related), durable=e.durable, seq=seq)
+        for e, seq in zip(events, seqs, strict=True)
     ]
     return EventBatch(t="events", node=node, epoch=epoch, events=wire)

@@ -10,12 +10,15 @@ is counted by the owner, per process.
 
 When the owner dies its lease runs out and the first process to claim it rebuilds the room from the
 database under a new epoch (as a restart does), tells the others, and everyone re-announces presence.
+Committed events travel in the database outbox too (``server.rooms.outbox``): each event batch the owner
+commits is a row until Redis has it, and a new owner publishes the rows its predecessor left before its
+own state, so replicas of the old epoch still get them, in order.
 A process whose heartbeat key expires is dead: owners drop its people from presence, and the survivors
 close its visits at their last heartbeat (each process refreshes its visits every heartbeat).
 
 See ``server.rooms.cluster`` for the messages and keys, and docs/architecture.md for the why.
 
-This module is longer than most (about 670 lines): ownership, replication, forwarding and presence
+This module is longer than most (about 780 lines): ownership, replication, forwarding and presence
 across processes share the room's lock and state and only make sense together. Its seams, should it
 grow: the owner's side (``_read_commands`` and what it calls) and the replica's (``_read_room``).
 """
@@ -31,6 +34,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 
 from realtime import protocol
 from realtime.bus import RETRYABLE, BusClosed, Gap, GapReason, RedisBus, Subscription
@@ -41,7 +45,7 @@ from realtime.room import Actor, Room, RoomError
 from realtime.views import render
 from server import attendance
 from server.errors import NotFound
-from server.rooms import cluster, store, transfer
+from server.rooms import cluster, outbox, store, transfer
 from server.rooms.cluster import (
     CaptionUpdate,
     EventBatch,
@@ -68,6 +72,11 @@ FORWARD_TIMEOUT_S = 10.0
 READY_TIMEOUT_S = 30.0
 # Visits not refreshed for this many heartbeats belong to a dead process.
 STALE_HEARTBEATS = 3
+# Outbox rows whose messages Redis has taken are deleted together: this often (s), or at once when this many wait.
+OUTBOX_DELETE_S = 0.2
+OUTBOX_DELETE_BATCH = 256
+# Epochs a replica remembers having left: a late batch of one of them is ignored (the state after it covers it).
+PAST_EPOCHS = 16
 
 
 @dataclass(eq=False)
@@ -83,6 +92,7 @@ class SharedRoom(LiveRoom):
     claiming: asyncio.Lock = field(default_factory=asyncio.Lock)  # one claim at a time (start-up and heartbeat)
     limits: dict[int, ConnectionLimits] = field(default_factory=dict)  # owner, while Redis is unreachable
     claim_after: float = 0.0  # a replica leaves the lease alone until then (monotonic s): see _read_room
+    past_epochs: list[str] = field(default_factory=list)  # epochs this process has left (newest last)
 
 
 class SharedRoomService(RoomService):
@@ -108,6 +118,12 @@ class SharedRoomService(RoomService):
         self._counted: dict[Connection, tuple[int, str]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._counter = 0
+        # The database outbox: rows this process published (or took over) and has not deleted yet, those of them
+        # Redis has taken (deleted by _delete_published), and the table's rows of all processes at the last count.
+        self.outbox_waiting: set[int] = set()
+        self._outbox_taken: set[int] = set()
+        self._outbox_wake = asyncio.Event()
+        self.outbox_rows = 0
 
     # Life of the process -----------------------------------------------------------------------------
 
@@ -120,6 +136,7 @@ class SharedRoomService(RoomService):
         inbox = await self.bus.subscribe(cluster.node_topic(self.node))
         self._tasks.append(asyncio.create_task(self._read_inbox(inbox)))
         self._tasks.append(asyncio.create_task(self._keep_alive()))
+        self._tasks.append(asyncio.create_task(self._delete_published()))
         if self.retention_days:
             self._retention = asyncio.create_task(self._purge_old_visits())
 
@@ -137,7 +154,10 @@ class SharedRoomService(RoomService):
                     await self.registry.release(session_id)  # the next owner need not wait for the lease
         with contextlib.suppress(Exception):
             await self.registry.gone()
-        await self.bus.close()
+        await self.bus.close()  # pending messages get their 2 s; rows of those that do not stay for the next owner
+        await asyncio.sleep(0)  # the callbacks of the messages Redis took in that time
+        with contextlib.suppress(Exception):
+            await self._delete_taken()
         await self.registry.close()
 
     async def _keep_alive(self) -> None:
@@ -157,6 +177,7 @@ class SharedRoomService(RoomService):
                 visit_ids = [c.visit_id for live in self.rooms.values() for c in live.connections]
                 await self.database.write(attendance.touch_visits, visit_ids, store.to_time(time.time()))
                 await self._close_stale_visits()
+                self.outbox_rows = await self.database.read(outbox.count)
             except RETRYABLE as exc:
                 log.warning("heartbeat failed (%s); trying again in %.1f s", exc, self.heartbeat_s)
             except Exception:
@@ -246,7 +267,8 @@ class SharedRoomService(RoomService):
         commands = await self.bus.subscribe(cluster.owner_topic(session_id))
         try:
             # A new epoch, as after a restart; the room's row now names it, which refuses the old owner's commits.
-            room = await self.database.write(store.claim_room, session_id)
+            # Read under the same lock: the messages of committed events that earlier owners left unpublished.
+            room, left = await self.database.write(outbox.claim_room, session_id, self.node)
         except BaseException:
             commands.close()
             raise
@@ -257,7 +279,12 @@ class SharedRoomService(RoomService):
                 room.connect(connection.actor)
             self._adopt(live, room)
             live.commands = asyncio.create_task(self._read_commands(live, commands))
-            self.bus.publish(cluster.room_topic(session_id), transfer.seal_state(self._secret, self.node, room))
+            topic = cluster.room_topic(session_id)
+            if left:
+                log.info("room %s: publishing %d event batches an earlier owner left", session_id, len(left))
+            for row_id, payload in left:  # before the state: replicas of the old epoch get them first, in order
+                self._publish_row(topic, row_id, payload)
+            self.bus.publish(topic, transfer.seal_state(self._secret, self.node, room))
             self._publish(live, SyncRequest(t="sync?", node=self.node, epoch=room.log.epoch))
             self._schedule_presence(live)
         live.ready.set()
@@ -267,6 +294,8 @@ class SharedRoomService(RoomService):
         """Replace the room's state (caller holds the lock) and bring this process's connections up to it."""
         old = live.room
         live.room = room
+        if old.log.epoch != room.log.epoch and old.log.epoch not in live.past_epochs:
+            live.past_epochs = [*live.past_epochs, old.log.epoch][-PAST_EPOCHS:]
         for connection in list(live.connections):
             missed = room.log.since(old.log.epoch, old.log.seq)
             if missed is None:
@@ -323,6 +352,8 @@ class SharedRoomService(RoomService):
             return
         room = state.room
         async with live.lock:
+            if room.log.epoch in live.past_epochs:
+                return  # the state of an owner this room has moved on from (its answer came late)
             current = live.room.log
             newer = room.log.epoch != current.epoch or room.log.seq > current.seq
             if live.synced and not newer:
@@ -339,6 +370,8 @@ class SharedRoomService(RoomService):
             return
         async with live.lock:
             room = live.room
+            if message.epoch in live.past_epochs:
+                return  # late events of an owner since replaced: the state of its successor holds them
             if message.epoch != room.log.epoch:
                 live.synced = False
                 self._send_to_owner(live, StateRequest(t="state?", node=self.node))
@@ -672,14 +705,41 @@ class SharedRoomService(RoomService):
 
     # Delivery ----------------------------------------------------------------------------------------
 
-    def _broadcast(self, live: LiveRoom, events: Iterable[Event], skip: Connection | None = None) -> None:
-        """Deliver to this process's connections; the owner also publishes the batch to the other processes."""
+    async def _commit_and_send(self, live: LiveRoom, events: list[Event], now: float) -> list[Event]:
+        """As with one process, and the owner commits the bus message of durable events in the same transaction
+        (the database outbox), then publishes that very message (caller holds the room's lock).
+
+        Raises:
+            RoomError: the database refused (``room_moved``, ``already_voted``); nothing was applied or sent.
+        """
+        if not (isinstance(live, SharedRoom) and live.owner and any(e.durable for e in events)):
+            return await super()._commit_and_send(live, events, now)
+        first_seq = live.room.log.seq + 1
+        committed = await self.database.write(outbox.commit, live.room, events, now, self.node)
+        live.room.apply(events)
+        assert events[0].seq == first_seq, "the room changed while its lock was held"
+        self._broadcast(live, events, committed=committed)
+        await self.media.on_events(live, events)
+        return events
+
+    def _broadcast(
+        self,
+        live: LiveRoom,
+        events: Iterable[Event],
+        skip: Connection | None = None,
+        committed: tuple[int, bytes] | None = None,
+    ) -> None:
+        """Deliver to this process's connections; the owner also publishes the batch to the other processes
+        (``committed``: the outbox row of the batch and its message, as committed with the events)."""
         events = list(events)
         if not events:
             return
         super()._broadcast(live, events, skip)
         if isinstance(live, SharedRoom) and live.owner:
-            self._publish(live, cluster.batch(self.node, live.room.log.epoch, events))
+            if committed is None:
+                self._publish(live, cluster.batch(self.node, live.room.log.epoch, events))
+            else:
+                self._publish_row(cluster.room_topic(live.room.session_id), *committed)
         for event in events:
             if event.kind == "participant.removed":
                 for other in live.of_person(event.data["person_id"]):
@@ -687,6 +747,49 @@ class SharedRoomService(RoomService):
 
     def owns(self, live: LiveRoom) -> bool:
         return isinstance(live, SharedRoom) and live.owner
+
+    # The database outbox -----------------------------------------------------------------------------
+
+    def _publish_row(self, topic: str, row_id: int, payload: bytes) -> None:
+        """Publish an outbox row's message; the row is deleted once Redis has it (else it stays for the next owner)."""
+        try:
+            done = self.bus.publish(topic, payload)
+        except BusClosed:
+            return  # shutting down: the row stays, and the room's next owner publishes it
+        self.outbox_waiting.add(row_id)
+        done.add_done_callback(partial(self._row_published, row_id))
+
+    def _row_published(self, row_id: int, done: asyncio.Future[str]) -> None:
+        if done.cancelled():  # the bus closed before Redis took it: the row stays for the next owner
+            self.outbox_waiting.discard(row_id)
+            return
+        if done.exception() is not None:  # refused for good (the bus logged why): retrying would not help
+            log.error("outbox row %d: Redis refused its message; the row is dropped", row_id)
+        self._outbox_taken.add(row_id)
+        if len(self._outbox_taken) >= OUTBOX_DELETE_BATCH:
+            self._outbox_wake.set()
+
+    async def _delete_published(self) -> None:
+        """Delete the outbox rows whose messages Redis has taken, together, every ``OUTBOX_DELETE_S`` or sooner
+        when many wait; a failed delete is tried again (a row deleted late only gets published twice at worst)."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(OUTBOX_DELETE_S):
+                    await self._outbox_wake.wait()
+            self._outbox_wake.clear()
+            try:
+                await self._delete_taken()
+            except Exception:
+                log.exception("could not delete published outbox rows; trying again")
+                await asyncio.sleep(1.0)
+
+    async def _delete_taken(self) -> None:
+        if not self._outbox_taken:
+            return
+        ids = set(self._outbox_taken)
+        await self.database.write(outbox.delete, ids)
+        self._outbox_taken -= ids
+        self.outbox_waiting -= ids
 
     def present(self, live: LiveRoom) -> int:
         """People present in the room (the owner counts them; a replica knows the announced roster)."""

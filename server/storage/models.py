@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from server.storage.types import UTCDateTime, utcnow
@@ -159,6 +159,21 @@ class RoomRecord(SQLModel, table=True):
     # With several processes: the epoch of the room's owner. Commits of any other epoch are refused, so a
     # process that lost the room (its lease ran out while it was paused) cannot write behind the new owner.
     owner_epoch: str | None = Field(default=None, max_length=32)
+
+
+class BusOutbox(SQLModel, table=True):
+    """A bus message carrying committed events of a shared room, written in the transaction that committed them
+    and deleted once Redis has taken the message: what an owner that died before publishing leaves for the next
+    owner to publish (``server.rooms.outbox``). ``id`` only grows (AUTOINCREMENT on SQLite): the publish order."""
+
+    __tablename__ = "bus_outbox"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: int | None = Field(default=None, primary_key=True)
+    topic: str = Field(max_length=100, index=True)  # the bus topic, e.g. ``room.12``
+    node: str = Field(max_length=32)  # the process that committed it (``SharedRoomService.node``)
+    payload: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime = Field(sa_type=UTCDateTime)
 
 
 class ChatMessage(SQLModel, table=True):

@@ -134,3 +134,36 @@ def test_deleting_a_forum_cascades_to_its_sessions(database: Database) -> None:
     session = database.run_write(_forum_and_session, datetime(2026, 3, 1, 9, tzinfo=UTC))
     database.run_write(lambda db: db.delete(db.get(Forum, session.forum_id)))
     assert database.run_read(lambda db: db.get(Session, session.id)) is None
+
+
+def test_bus_outbox_rows_on_both_databases(database: Database) -> None:
+    """The shared rooms' database outbox (migration 0010): a row is committed with a room's events, ids grow, a process
+    taking the room over reads the rows of the others in id order (not its own), and rows are deleted by id; the
+    payload's bytes come back unchanged."""
+    import time
+
+    from realtime.log import Event
+    from server.rooms import cluster, outbox, store
+
+    def write(db):  # noqa: ANN001, ANN202
+        session = _forum_and_session(db, datetime(2026, 3, 1, 9, tzinfo=UTC))
+        person = Person(email="z@b.org", password_hash="x", name="Zoë")
+        db.add(person)
+        db.flush()
+        room = store.claim_room(db, session.id)
+        written = []
+        for text in ("héllo ✓", "two"):
+            event = Event("chat.posted", {"person_id": person.id, "name": "Zoë", "text": text, "at": time.time()})
+            written.append(outbox.commit(db, room, [event], time.time(), "node-a"))
+            room.apply([event])
+        return session.id, written
+
+    session_id, written = database.run_write(write)
+    assert written[0][0] < written[1][0]
+    batch = cluster.parse(cluster.FromOwner, written[0][1])
+    assert (batch.node, batch.events[0].seq, batch.events[0].data["text"]) == ("node-a", 1, "héllo ✓")
+    assert database.run_write(outbox.claim_room, session_id, "node-a")[1] == []  # its own: its bus has them
+    assert database.run_write(outbox.claim_room, session_id, "node-b")[1] == written
+    assert database.run_read(outbox.count) == 2
+    assert database.run_write(outbox.delete, [written[0][0], 12345]) == 1
+    assert database.run_write(outbox.claim_room, session_id, "node-c")[1] == written[1:]
