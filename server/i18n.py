@@ -9,6 +9,7 @@ language it was entered in.
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from contextvars import ContextVar
@@ -23,8 +24,9 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 from babel.support import NullTranslations, Translations
+from markupsafe import Markup
 
-from web import WEB_DIR
+from web import STATIC_DIR, WEB_DIR
 
 LANGUAGES = {"en": "English", "fr": "Français", "es": "Español", "ar": "العربية", "zh": "中文", "ru": "Русский"}
 DEFAULT = "en"
@@ -32,6 +34,12 @@ RIGHT_TO_LEFT = {"ar"}
 COOKIE = "forumlive_lang"
 COOKIE_MAX_AGE_S = 365 * 24 * 3600
 LOCALE_DIR = WEB_DIR / "locale"
+
+# A page that carries its scripts' messages in its HTML (page_catalogue) rather than fetching the whole
+# LANG.json: the scripts it loads (base.html's too), their imports and what it imports on demand (media.js).
+PAGE_SCRIPTS = {"lite": ("lite.js", "common.js", "captionprefs.js", "media.js", "localtime.js")}
+# Messages in the ES modules: t("…"), tn("…", …) and common.js's templates of the server's sentences.
+_SCRIPT_MESSAGE = re.compile(r"""\b(?:t|tn|sentence)\(\s*"((?:[^"\\]|\\.)*)\"""")
 
 # The language of the page being rendered (set by pages.render before the template runs).
 current: ContextVar[str] = ContextVar("forumlive_language", default=DEFAULT)
@@ -176,3 +184,32 @@ def _country_names(language: str, english: tuple[tuple[str, str], ...]) -> list[
         return "".join(c for c in unicodedata.normalize("NFKD", pair[1]) if not unicodedata.combining(c)).casefold()
 
     return sorted(named, key=key)
+
+
+@cache
+def _script_messages(name: str) -> frozenset[str]:
+    return frozenset(_SCRIPT_MESSAGE.findall((STATIC_DIR / name).read_text()))
+
+
+@cache
+def page_messages(page: str, code: str) -> dict[str, object]:
+    """The part of ``web/static/i18n/CODE.json`` a page needs: what its scripts (``PAGE_SCRIPTS``) show, and
+    the server's sentences (socket errors, which no script names and any page may be sent); what only other
+    pages' scripts use is left out."""
+    catalogue = json.loads((STATIC_DIR / "i18n" / f"{code}.json").read_text())
+    wanted = frozenset().union(*(_script_messages(name) for name in PAGE_SCRIPTS[page]))
+    others = frozenset().union(*(_script_messages(p.name) for p in STATIC_DIR.glob("*.js"))) - wanted
+    return {key: text for key, text in catalogue.items() if key not in others}
+
+
+def page_catalogue(page: str) -> Markup:
+    """``page_messages`` in the current language as JSON for a ``<script type="application/json">`` in the
+    page (common.js reads it instead of fetching the whole catalogue); empty in English. UTF-8, with ``<``,
+    ``>``, ``&`` and ``'`` escaped as Jinja's ``tojson`` does, so the text cannot close the element."""
+    code = current.get()
+    if code == DEFAULT or not (STATIC_DIR / "i18n" / f"{code}.json").exists():
+        return Markup("")
+    text = json.dumps(page_messages(page, code), ensure_ascii=False, separators=(",", ":"))
+    for char, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("'", "\\u0027")):
+        text = text.replace(char, escaped)
+    return Markup(text)  # noqa: S704 - JSON with the characters that could end the element escaped

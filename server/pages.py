@@ -75,6 +75,7 @@ def make_templates(settings: Settings) -> Jinja2Templates:
         region_labels={r.value: label for r, label in geo.REGION_LABELS.items()},
         languages=i18n.LANGUAGES,
         caption_display=accounts.caption_display,
+        page_catalogue=i18n.page_catalogue,
     )
     return templates
 

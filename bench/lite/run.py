@@ -20,10 +20,13 @@ included) to the end. ``tcpip_kbps`` adds 52 bytes of IPv4 + TCP (with timestamp
 each frame went in its own segment (an upper bound: frames that coalesce share one). The full page also
 receives the stage's sound and pictures over WebRTC (Opus about 32 kbit/s, video up to 1.25 Mbit/s in
 bench/relay), which the lite page leaves out unless asked for sound; they are not counted here. Page
-weight: the HTML and every script and style sheet each page loads, once.
+weight: the HTML and every script and style sheet each page loads, once, in each of the six languages
+(outside English with the page's messages: the JSON catalogue common.js fetches, or those the lite page
+carries in its HTML).
 
 ``summary``: ``lite_kbps``, ``full_kbps`` (events only), ``lite_tcpip_kbps``, ``full_tcpip_kbps``,
-``ratio``, page weights in KiB, ``target_kbps`` 5. Results: ``bench/results/lite.json``.
+``ratio``, page weights in KiB (English, and the heaviest language), ``target_kbps`` 5. Results:
+``bench/results/lite.json``.
 
     python bench/lite/run.py [--duration 120] [--audience 30]
 """
@@ -241,9 +244,15 @@ async def session_traffic(organizer: Person, audience: list[Person], stop: async
     ]
 
 
-def page_weight(base: str, cookie: str, path: str) -> int:
-    """Bytes of a page's HTML and of every script and style sheet it loads (modules it imports too)."""
-    with httpx2.Client(base_url=base, cookies={"forumlive_session": cookie}) as client:
+LANGUAGES = ("en", "fr", "es", "ar", "zh", "ru")
+
+
+def page_weight(base: str, cookie: str, path: str, language: str = "en") -> int:
+    """Bytes of a page's HTML and of every script and style sheet it loads (modules it imports too), in a
+    language: outside English common.js fetches the page's JSON catalogue, unless the page carries its
+    messages (the lite page's #page-messages), which are then part of its HTML."""
+    cookies = {"forumlive_session": cookie, "forumlive_lang": language}
+    with httpx2.Client(base_url=base, cookies=cookies) as client:
         html = client.get(path).text
         total = len(html.encode())
         pending = re.findall(r'(?:src|href)="(/static/[^"]+)"', html)
@@ -257,6 +266,8 @@ def page_weight(base: str, cookie: str, path: str) -> int:
             total += len(body.encode())
             # Static imports only: the lite page loads media.js when sound is asked for.
             pending += re.findall(r'^import .* from "(/static/[^"]+)"', body, flags=re.M)
+        if language != "en" and "/static/common.js" in seen and 'id="page-messages"' not in html:
+            total += len(client.get(f"/static/i18n/{language}.json").content)
         return total
 
 
@@ -296,9 +307,10 @@ async def measure(duration: float, audience_n: int) -> dict:
             await asyncio.gather(*traffic, *viewers)
             for person in [organizer, *audience]:
                 await person.leave()
+            paths = {"full": f"/sessions/{session_id}/room", "lite": f"/sessions/{session_id}/lite"}
             pages = {
-                "full": page_weight(base, cookies[0], f"/sessions/{session_id}/room"),
-                "lite": page_weight(base, cookies[1], f"/sessions/{session_id}/lite"),
+                name: {code: page_weight(base, cookies[i], path, code) for code in LANGUAGES}
+                for i, (name, path) in enumerate(paths.items())
             }
         finally:
             server.terminate()
@@ -330,7 +342,8 @@ def main() -> None:
                 "up_bytes": meter.up,
                 "frames": meter.frames,
                 "welcome_bytes": meter.welcome,
-                "page_kib": round(result["pages"][name] / 1024, 1),
+                "page_kib": round(result["pages"][name]["en"] / 1024, 1),
+                "page_kib_by_language": {code: round(b / 1024, 1) for code, b in result["pages"][name].items()},
                 "top_kinds": ", ".join(f"{k} {v}" for k, v in sorted(meter.kinds.items(), key=lambda kv: -kv[1])[:4]),
             }
         )
@@ -343,6 +356,8 @@ def main() -> None:
         "ratio": round(full["kbps"] / lite["kbps"], 1) if lite["kbps"] else None,
         "lite_page_kib": lite["page_kib"],
         "full_page_kib": full["page_kib"],
+        "lite_page_kib_max": max(lite["page_kib_by_language"].values()),
+        "full_page_kib_max": max(full["page_kib_by_language"].values()),
         "target_kbps": TARGET_KBPS,
         "duration_s": args.duration,
         "audience": args.audience,
@@ -351,6 +366,7 @@ def main() -> None:
     print(table(rows, ["page", "kbps", "tcpip_kbps", "down_bytes", "up_bytes", "frames", "welcome_bytes", "page_kib"]))
     for row in rows:
         print(f"{row['page']}: largest kinds (bytes): {row['top_kinds']}")
+        print(f"{row['page']}: page KiB by language: {row['page_kib_by_language']}")
     path = write_results("lite", summary, rows)
     print(f"lite {summary['lite_kbps']} kbit/s (target < {TARGET_KBPS}); full page's events {summary['full_kbps']}")
     print(f"wrote {path}")

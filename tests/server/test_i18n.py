@@ -172,6 +172,58 @@ def test_every_marked_string_is_in_every_catalogue(code: str) -> None:
         assert set(PLACEHOLDER.findall(scripts[message])) == set(PLACEHOLDER.findall(message)), (code, message)
 
 
+def lite_page_scripts() -> set[str]:
+    """The scripts the lite page loads: lite.html's and base.html's, their imports and their import()s."""
+    pattern = r'(?:src="|from "|import\(")/static/([\w.]+\.js)"'
+    pages = ("base.html", "lite.html")
+    pending = [m for name in pages for m in re.findall(pattern, (TEMPLATES_DIR / name).read_text())]
+    seen: set[str] = set()
+    while pending:
+        name = pending.pop()
+        if name not in seen:
+            seen.add(name)
+            pending += re.findall(pattern, (STATIC_DIR / name).read_text())
+    return seen
+
+
+def test_the_lite_page_names_the_scripts_it_loads() -> None:
+    """The lite page's inline catalogue is cut to the messages of i18n.PAGE_SCRIPTS["lite"]: every script it
+    can load must be there."""
+    assert {"lite.js", "common.js", "media.js"} <= lite_page_scripts()
+    assert lite_page_scripts() == set(i18n.PAGE_SCRIPTS["lite"])
+
+
+@pytest.mark.parametrize("code", TRANSLATED)
+def test_the_lite_page_carries_every_message_it_can_show(code: str) -> None:
+    """The lite page's messages (inlined in it, server/i18n.py's page_catalogue) hold every string its scripts
+    show and every sentence the socket may send, as the whole catalogue has them, and are a real cut of it."""
+    subset = i18n.page_messages("lite", code)
+    full = json.loads((STATIC_DIR / "i18n" / f"{code}.json").read_text())
+    shown: set[str] = set()
+    for name in lite_page_scripts():
+        text = (STATIC_DIR / name).read_text()
+        shown |= set(SCRIPT_MESSAGE.findall(text)) | {s for s, _ in SCRIPT_PLURAL.findall(text)}
+    missing = sorted(m for m in shown | socket_errors() | sentence_templates() if m not in subset)
+    assert missing == [], f"the lite page's {code} messages lack {missing}"
+    assert all(full[key] == text for key, text in subset.items())
+    assert "Lower hand" in full and "Lower hand" not in subset  # the room page's, not the lite page's
+    assert len(json.dumps(subset, ensure_ascii=False)) < 0.75 * len(json.dumps(full, ensure_ascii=False))
+
+
+def test_the_lite_page_catalogue_is_json_that_cannot_close_its_element() -> None:
+    """The lite page's messages as the page carries them: none in English; in French, JSON with ``<`` escaped."""
+    text = i18n.page_catalogue("lite")
+    assert text == ""
+    token = i18n.current.set("fr")
+    try:
+        text = str(i18n.page_catalogue("lite"))
+    finally:
+        i18n.current.reset(token)
+    assert "<" not in text and json.loads(text)["No questions yet."] == json.loads(
+        (STATIC_DIR / "i18n" / "fr.json").read_text()
+    )["No questions yet."]
+
+
 @pytest.mark.parametrize("code", TRANSLATED)
 def test_every_message_with_a_count_has_all_its_plural_forms(code: str) -> None:
     """A counted message has every plural form of the language: msgstr[0..n-1] in LANG.po (n from its

@@ -78,6 +78,18 @@ def test_lite_page_needs_sign_in_and_has_no_video(client: TestClient, setup: dic
     assert response.status_code == 303 and "/signin?next=" in response.headers["location"]
 
 
+def test_lite_page_carries_its_messages_in_its_language(client: TestClient, setup: dict) -> None:  # noqa: F811
+    """A French lite page carries the messages its scripts show (common.js reads them instead of fetching
+    the whole catalogue, server/i18n.py's page_catalogue); an English one carries none."""
+    sid = setup["session"]["id"]
+    assert 'id="page-messages"' not in client.get(f"/sessions/{sid}/lite").text
+    page = client.get(f"/sessions/{sid}/lite", headers={"accept-language": "fr"}).text
+    inline = page.split('<script type="application/json" id="page-messages">')[1].split("</script>")[0]
+    messages = json.loads(inline)
+    assert messages["No questions yet."] == "Pas encore de questions."
+    assert "Lower hand" not in messages  # the room page's
+
+
 def test_lite_socket_visits_are_on_the_lite_channel(app: Starlette, client: TestClient, setup: dict) -> None:  # noqa: F811
     """A visit through the lite socket is recorded on the ``lite`` channel, one through the room socket on
     ``live`` (the key figures count both, by channel)."""

@@ -15,7 +15,8 @@ pytestmark = pytest.mark.browser
 
 def test_arabic_lite_page_is_right_to_left(browser: Browser, demo_server: DemoServer) -> None:
     """With Accept-Language ar the lite page is lang=ar dir=rtl, its header starts on the right, its
-    script writes Arabic, and choosing English in the footer keeps English on the next page."""
+    script writes Arabic from the messages the page carries (no catalogue fetched), and choosing English in
+    the footer keeps English on the next page."""
     sessions = httpx2.get(f"{demo_server.url}/api/sessions?status=live").json()["sessions"]
     session_id = next(s["id"] for s in sessions if s["type"] != "knowledge_cafe")
     context = browser.new_context(base_url=demo_server.url, locale="ar", viewport={"width": 800, "height": 900})
@@ -28,6 +29,8 @@ def test_arabic_lite_page_is_right_to_left(browser: Browser, demo_server: DemoSe
     page.get_by_label("كلمة المرور").fill(demo_server.accounts["participant@demo.forumlive.org"]["password"])
     page.get_by_role("button", name="تسجيل الدخول").click()
     page.wait_for_url("**/")
+    fetched: list[str] = []
+    page.on("request", lambda request: fetched.append(request.url))
     page.goto(f"/sessions/{session_id}/lite")
     html = page.locator("html")
     expect(html).to_have_attribute("lang", "ar")
@@ -42,6 +45,7 @@ def test_arabic_lite_page_is_right_to_left(browser: Browser, demo_server: DemoSe
     assert heading and panel
     assert panel["x"] + panel["width"] - (heading["x"] + heading["width"]) < 40, "headings align to the right"
     assert page.evaluate("getComputedStyle(document.querySelector('#ask-text')).direction") == "rtl"
+    assert not [url for url in fetched if "/static/i18n/" in url], "the lite page carries its messages"
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "lite-ar.png"), full_page=True)
 

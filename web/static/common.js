@@ -19,8 +19,13 @@ export function el(tag, props = {}, ...children) {
 }
 
 // The page's language (server/i18n.py chose it): messages from web/static/i18n/LANG.json, English otherwise.
+// A page may carry the part of it that its scripts use (the lite page: #page-messages, server/i18n.py's
+// page_catalogue); the others fetch the whole catalogue.
 export const LANG = document.documentElement.lang || "en";
-const MESSAGES = LANG === "en" ? {} : await fetch(`/static/i18n/${LANG}.json`).then((r) => (r.ok ? r.json() : {})).catch(() => ({}));
+const INLINE = document.getElementById("page-messages");
+const MESSAGES = LANG === "en" ? {}
+  : INLINE ? JSON.parse(INLINE.textContent)
+    : await fetch(`/static/i18n/${LANG}.json`).then((r) => (r.ok ? r.json() : {})).catch(() => ({}));
 const fill = (text, values) => text.replace(/\{(\w+)\}/g, (_, key) => String(values[key]));
 const PLURALS = new Intl.PluralRules(LANG);
 
