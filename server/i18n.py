@@ -36,9 +36,10 @@ COOKIE_MAX_AGE_S = 365 * 24 * 3600
 LOCALE_DIR = WEB_DIR / "locale"
 
 # A page that carries its scripts' messages in its HTML (page_catalogue) rather than fetching the whole
-# LANG.json: the scripts it loads (base.html's too), their imports and what it imports on demand (media.js).
-PAGE_SCRIPTS = {"lite": ("lite.js", "common.js", "captionprefs.js", "media.js", "localtime.js")}
-# Messages in the ES modules: t("…"), tn("…", …) and common.js's templates of the server's sentences.
+# LANG.json: the scripts it loads (base.html's too), their imports and what they import on demand (media.js,
+# sentences.js).
+PAGE_SCRIPTS = {"lite": ("lite.js", "common.js", "sentences.js", "captionprefs.js", "media.js", "localtime.js")}
+# Messages in the ES modules: t("…"), tn("…", …) and sentences.js's templates of the server's sentences.
 _SCRIPT_MESSAGE = re.compile(r"""\b(?:t|tn|sentence)\(\s*"((?:[^"\\]|\\.)*)\"""")
 
 # The language of the page being rendered (set by pages.render before the template runs).

@@ -21,7 +21,7 @@ TEMPLATE_PLURAL = re.compile(r"""\bngettext\(\s*"((?:[^"\\]|\\.)*)",\s*"((?:[^"\
 SCRIPT_PLURAL = re.compile(r"""\btn\(\s*"((?:[^"\\]|\\.)*)",\s*"((?:[^"\\]|\\.)*)\"""")
 # Errors the room socket sends (in English, with a code); the pages' scripts show them through the JSON catalogue.
 SOCKET_ERROR = re.compile(r"""\b(?:RoomError|_error|protocol\.error)\(\s*"\w+",\s*"((?:[^"\\]|\\.)*)\"""")
-# The same with values in them (f-strings), and the templates common.js matches them with.
+# The same with values in them (f-strings), and the templates sentences.js matches them with.
 SOCKET_ERROR_WITH_VALUES = re.compile(r"""\b(?:RoomError|_error|protocol\.error)\(\s*"\w+",\s*f"((?:[^"\\]|\\.)*)\"""")
 SENTENCE = re.compile(r"""\bsentence\(\s*"((?:[^"\\]|\\.)*)\"""")
 # Sentences whose values are a few known words or another sentence: the sentences that can be sent.
@@ -104,8 +104,8 @@ def socket_error_templates() -> set[str]:
 
 
 def sentence_templates() -> set[str]:
-    """The templates common.js translates the server's sentences with (``sentence("…")``)."""
-    return set(SENTENCE.findall((STATIC_DIR / "common.js").read_text()))
+    """The templates sentences.js translates the server's sentences with (``sentence("…")``)."""
+    return set(SENTENCE.findall((STATIC_DIR / "sentences.js").read_text()))
 
 
 def script_messages() -> set[str]:
@@ -141,7 +141,7 @@ def test_the_extractors_find_the_marked_strings() -> None:
 
 def test_every_socket_error_with_values_has_its_template() -> None:
     """Each sentence with values the room socket sends (f-strings in realtime/ and server/) has its template in
-    common.js, so pages can show it translated (the catalogues' check above covers the templates); a new one
+    sentences.js, so pages can show it translated (the catalogues' check above covers the templates); a new one
     fails here until it is added there or, for frames only a broken client causes, to UNTRANSLATED."""
     templates = sentence_templates()
     sent = socket_error_templates()
@@ -150,7 +150,7 @@ def test_every_socket_error_with_values_has_its_template() -> None:
     for template in sorted(sent - UNTRANSLATED):
         if not SPELLED_OUT.get(template, {template}) <= templates:
             missing.append(template)
-    assert missing == [], f"web/static/common.js has no sentence() for {missing}"
+    assert missing == [], f"web/static/sentences.js has no sentence() for {missing}"
     # Sent with a value built beside the raise (realtime/cafe_room.py's round_ended), so not found above.
     assert {"round {round} has ended", "no round has started"} <= templates
 

@@ -93,14 +93,15 @@ def test_russian_room_page_from_both_catalogues(browser: Browser, demo_server: D
           const error = await new Promise((resolve, reject) => {
             socket.onmessage = (event) => {
               const message = JSON.parse(event.data);
-              if (message.type === "welcome") socket.send(JSON.stringify({type: "question.vote", question_id: 99999, ref: "x1"}));
+              const vote = {type: "question.vote", question_id: 99999, ref: "x1"};
+              if (message.type === "welcome") socket.send(JSON.stringify(vote));
               if (message.type === "error") resolve(message);
             };
             socket.onopen = () => socket.send(JSON.stringify({type: "hello", v: 1}));
             setTimeout(() => reject(new Error("no error frame")), 5000);
           });
           socket.close();
-          return [error.message, errorText(error)];
+          return [error.message, await errorText(error)];
         }""",
         session_id,
     )

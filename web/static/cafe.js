@@ -95,7 +95,9 @@ function applyEvent(view, kind, data) {
       cafe.phase = data.state === "running" ? "round" : "break";
       Object.assign(cafe, { round: data.round, started_at: data.started_at, ends_at: data.ends_at, warning: data.warning });
       setClock(data.now);
-      if (data.state === "ended") announce(`${t("Round {round} has ended.", { round: data.round })}${data.rotation_error ? ` ${serverText(data.rotation_error)}` : ""}`);
+      if (data.state === "ended") {
+        serverText(data.rotation_error || "").then((why) => announce(`${t("Round {round} has ended.", { round: data.round })}${why ? ` ${why}` : ""}`));
+      }
       break;
     case "cafe.note": {
       const notes = cafe.notes.filter((n) => n.id !== data.note.id);

@@ -44,65 +44,24 @@ export function tn(singular, plural, count, values = {}) {
   return fill(count === 1 ? singular : plural, all);
 }
 
-// The server's sentences with values in them (realtime/room.py, realtime/cafe_room.py, server/rooms), as
-// templates whose {name} stands for a value: a sentence that matches one is shown through the template's
-// translation with its values put back; `words` translates values that are words (a room's state).
-// tests/server/test_i18n.py checks that every such sentence the server sends has its template here
-// (the socket's protocol and media errors, which only a broken client meets, stay English) and that every
-// catalogue translates each template.
-const ROOM_STATES = { closed: t("Doors closed"), open: t("Doors open"), live: t("Live"), ended: t("Ended") };
-function sentence(template, words = {}) {
-  const names = [];
-  const source = template.split(/(\{\w+\})/).map((part) => {
-    const name = /^\{(\w+)\}$/.exec(part);
-    if (!name) return part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-    names.push(name[1]);
-    return "(.+?)";
-  }).join("");
-  return { template, names, words, pattern: new RegExp(`^${source}$`, "s") };
+// A sentence from the server in the page's language: the catalogue's own entry, else (sentences with values
+// in them, such as "no question 12 in this room") a template's translation from sentences.js, which is
+// loaded the first time one comes; English pages show the sentence as sent.
+export async function serverText(text) {
+  if (LANG === "en" || !text) return text;
+  if (has(text)) return MESSAGES[text];
+  const { translateSentence } = await import("/static/sentences.js");
+  return translateSentence(text);
 }
-const SENTENCES = [
-  sentence("no chat message {message_id} in this room"),
-  sentence("no question {question_id} in this room"),
-  sentence("no poll {poll_id} in this room"),
-  sentence("slow mode: wait {wait} s before your next message"),
-  sentence("the poll is draft"),
-  sentence("the poll is open"),
-  sentence("the poll is closed"),
-  sentence("a {state} room cannot become {target}", { state: ROOM_STATES, target: ROOM_STATES }),
-  sentence("at most {max_connections_per_person} connections per person"),
-  sentence("the room could not read this command: {reason}"),
-  sentence("no table {table_id} in this café"),
-  sentence("table {id} ({topic}) is full"),
-  sentence("seat people between rounds, not during one"),
-  sentence("rotate between rounds, not during one"),
-  sentence("start a round between rounds, not during one"),
-  sentence("cannot seat everyone: {count} people but only {seats} seats"),
-  sentence("cannot rotate: {count} people but only {seats} seats"),
-  sentence("the round would have under {min_left_s} s left; end it instead"),
-  sentence("only people at table {table_id} may add to its notes"),
-  sentence("only people at table {table_id} may change its notes"),
-  sentence("no note {note_id} in this café"),
-  sentence("round {round} has ended"),
-  sentence("no round has started"),
-];
 
-// A sentence from the server in the page's language: the catalogue's own entry, else a template's
-// translation with the sentence's values, else as sent.
-export function serverText(text) {
-  if (typeof MESSAGES[text] === "string" && MESSAGES[text]) return MESSAGES[text];
-  for (const { template, names, words, pattern } of SENTENCES) {
-    const found = pattern.exec(text);
-    if (!found || typeof MESSAGES[template] !== "string" || !MESSAGES[template]) continue;
-    const values = Object.fromEntries(names.map((name, i) => [name, (words[name] || {})[found[i + 1]] || found[i + 1]]));
-    return t(template, values);
-  }
-  return text;
+// Whether the page's catalogue has a message (sentences.js asks).
+export function has(message) {
+  return typeof MESSAGES[message] === "string" && MESSAGES[message] !== "";
 }
 
 // The server's errors come in English with a code (realtime/room.py, server/rooms): shown in the page's
 // language where the catalogue has the sentence or its template, else as sent.
-export function errorText(message) {
+export async function errorText(message) {
   if (message.code === "rate_limited" && message.retry_after_s != null) {
     return t("Too fast; try again in {seconds} s.", { seconds: Math.max(1, Math.ceil(message.retry_after_s)) });
   }
@@ -196,7 +155,7 @@ export class RoomSocket {
         if (message.kind !== "skip") this.onEvent(message.kind, message.data);
         break;
       case "error":
-        this.onError(errorText(message));
+        errorText(message).then((text) => this.onError(text));
         break;
       default:
         this.onOther(message);
