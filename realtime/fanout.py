@@ -15,12 +15,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import struct
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 # Frames waiting for one connection; at 5 events/s this is well over a minute of backlog.
 QUEUE_FRAMES = 512
+
+
+def text_frame(text: str) -> bytes:
+    """The bytes of a final, unmasked WebSocket text frame carrying ``text`` (what a server sends; RFC 6455
+    section 5.2), built once and written as they are to every connection that gets this text."""
+    payload = text.encode()
+    n = len(payload)
+    if n < 126:
+        header = bytes((0x81, n))
+    elif n < 1 << 16:
+        header = struct.pack("!BBH", 0x81, 126, n)
+    else:
+        header = struct.pack("!BBQ", 0x81, 127, n)
+    return header + payload
 
 
 class SlowConsumer(Exception):
@@ -68,8 +83,10 @@ class Outbox:
         send: Callable[[str], Awaitable[None]],
         close: Callable[[int, str], Awaitable[None]],
         maxsize: int = QUEUE_FRAMES,
+        write_frame: Callable[[bytes], bool] | None = None,
     ) -> None:
         self._send = send
+        self._write_frame = write_frame
         self._close = close
         self._maxsize = maxsize
         self._queue: deque[str] = deque()
@@ -82,8 +99,9 @@ class Outbox:
     def start(self) -> None:
         """Nothing to start: kept so callers need not know how frames are drained."""
 
-    def put(self, frame: str) -> None:
-        """Send or queue a frame without waiting.
+    def put(self, frame: str, wire: bytes | None = None) -> None:
+        """Send or queue a frame without waiting (``wire``: the same frame as ``text_frame(frame)`` built,
+        written as it is where the socket takes ready-made frames).
 
         Raises:
             SlowConsumer: the queue is full; the caller closes the connection.
@@ -94,6 +112,8 @@ class Outbox:
             if len(self._queue) >= self._maxsize:
                 raise SlowConsumer
             self._queue.append(frame)
+            return
+        if wire is not None and self._write_frame is not None and self._write_frame(wire):
             return
         coro = self._send(frame)  # type: ignore[assignment]
         try:

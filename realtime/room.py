@@ -18,6 +18,8 @@ from realtime import protocol as p
 from realtime.log import Event, EventLog
 
 CHAT_KEPT = 200
+# Roles shown by name in the roster to everyone; participants and viewers are counted (see listed_roster).
+LISTED_ROLES = frozenset({"organizer", "moderator", "speaker"})
 MODERATION_KEPT = 200
 CAPTIONS_KEPT = 50
 # A typed line is shown for at least this long in a transcript file (its cue runs from the first keystroke).
@@ -211,6 +213,7 @@ class Room:
         self.removed: set[int] = set(settings.removed)
         self.members: dict[int, Member] = {}  # who is connected now
         self.roster: dict[int, dict[str, Any]] = {}  # presence as announced (see flush_presence)
+        self.listed: list[dict[str, Any]] | None = None  # the roster's LISTED_ROLES, kept until it changes
         self.names: dict[int, str] = {}
         self.hands: dict[int, float] = {}
         self.chat: deque[ChatMessage] = deque(maxlen=CHAT_KEPT)
@@ -331,6 +334,16 @@ class Room:
         if person_id in self.hands:
             events.append(Event("hand.lowered", {"person_id": person_id}, durable=False))
         return self.apply(events)
+
+    def listed_roster(self) -> list[dict[str, Any]]:
+        """The announced people shown by name to everyone (staff and speakers); the rest are a count.
+
+        Kept between presence changes: a plenary's newcomers arrive by the thousand, and each one's
+        snapshot would otherwise walk the whole audience.
+        """
+        if self.listed is None:
+            self.listed = [p for p in self.roster.values() if p["role"] in LISTED_ROLES]
+        return self.listed
 
     def presence_pending(self) -> bool:
         return self.roster.keys() != self.members.keys()
@@ -698,6 +711,7 @@ class Room:
         return events
 
     def _apply_presence_changed(self, data: dict[str, Any]) -> None:
+        self.listed = None
         for person in data["left"]:
             self.roster.pop(person["id"], None)
         for person in data["joined"]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from realtime import cafe_room, protocol
 from realtime.log import Event
-from realtime.room import PUBLIC_QUESTION, Actor, Poll, PollState, Question, QuestionStatus, Room
+from realtime.room import LISTED_ROLES, PUBLIC_QUESTION, Actor, Poll, PollState, Question, QuestionStatus, Room
 
 ALWAYS_PUBLIC = frozenset(
     {
@@ -35,9 +35,8 @@ ALWAYS_PUBLIC = frozenset(
 )
 
 
-# Participants see the staff and speakers by name and everyone else as a count: a plenary's audience
-# of thousands would otherwise cost every newcomer a roster of thousands. Staff see everyone.
-LISTED_ROLES = frozenset({"organizer", "moderator", "speaker"})
+# Participants see the staff and speakers by name (LISTED_ROLES) and everyone else as a count: a plenary's
+# audience of thousands would otherwise cost every newcomer a roster of thousands. Staff see everyone.
 
 
 def viewer_class(event: Event, viewer: Actor) -> str:
@@ -145,7 +144,7 @@ def snapshot(room: Room, viewer: Actor) -> dict[str, Any]:
         "locked": room.locked,
         "pre_approval": room.pre_approval,
         "slow_mode_s": room.slow_mode_s,
-        "roster": [p for p in room.roster.values() if viewer.is_staff or p["role"] in LISTED_ROLES],
+        "roster": list(room.roster.values()) if viewer.is_staff else room.listed_roster(),
         "count": len(room.roster),
         "stage": [{"id": pid, "name": room.names.get(pid, f"Person {pid}")} for pid in room.stage],
         "hands": [

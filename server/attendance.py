@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, delete, func, insert, literal, union_all
+from sqlalchemy import ColumnElement, String, delete, func, insert, literal, or_, union_all
 from sqlalchemy import case as sql_case
 from sqlalchemy import select as sa_select
 from sqlmodel import Session as DbSession
@@ -41,41 +41,129 @@ def open_visit(
     db: DbSession, session_id: int, person_id: int | None, channel: str, now: datetime, anonymous_key: str | None = None
 ) -> int:
     """Start a visit, or continue the latest one if it is open or closed less than ``GRACE_S`` ago."""
-    if person_id is not None:
-        # Two processes opening the same person's visit at once (tabs on two processes) find one open visit,
-        # not none each: the person's row is locked until the end of the transaction (PostgreSQL; SQLite's
-        # writers take turns anyway).
-        db.exec(select(Person.id).where(Person.id == person_id).with_for_update())
-    who = (
-        AttendanceVisit.person_id == person_id
-        if person_id is not None
-        else AttendanceVisit.anonymous_key == anonymous_key
-    )
-    latest = db.exec(
-        select(AttendanceVisit)
-        .where(AttendanceVisit.session_id == session_id, who, AttendanceVisit.channel == channel)
-        .order_by(col(AttendanceVisit.joined_at).desc(), col(AttendanceVisit.id).desc())
-    ).first()
-    if latest is not None and (latest.left_at is None or now - latest.left_at <= timedelta(seconds=GRACE_S)):
-        latest.left_at = None
-        latest.last_seen_at = now
-        db.add(latest)
-        db.flush()
-        return latest.id or 0
-    visit = AttendanceVisit(
-        session_id=session_id,
-        person_id=person_id,
-        anonymous_key=anonymous_key,
-        channel=channel,
-        joined_at=now,
-        last_seen_at=now,
-    )
-    db.add(visit)
-    db.flush()
-    _attendee(db, session_id, person_id, anonymous_key).channels |= CHANNEL_BITS.get(channel, 0)
-    if channel in TIMED:
+    (visit_id,) = apply_visits(db, [("open", (session_id, person_id, channel, now, anonymous_key))])
+    assert visit_id is not None
+    return visit_id
+
+
+def apply_visits(db: DbSession, changes: list[tuple[str, tuple[Any, ...]]]) -> list[int | None]:
+    """Open and close many visits in one transaction, in order (``("open", open_visit's arguments)`` or
+    ``("close", (visit_id, now))``); returns each opened visit's id (``None`` for a close).
+
+    Consecutive openings are read and written together (a few statements for the whole run rather than
+    a few each). The open visits are counted for the peak once per session after a run of openings, and
+    before a closing in that session, so the peak is what it would be with each change counting on its
+    own: while an audience arrives, one count serves a whole batch of joins.
+    """
+    uncounted: set[int] = set()
+    results: list[int | None] = []
+    i = 0
+    while i < len(changes):
+        if changes[i][0] == "open":
+            j = i
+            while j < len(changes) and changes[j][0] == "open":
+                j += 1
+            run = [_opening(*args) for _, args in changes[i:j]]
+            results.extend(_open_run(db, run))
+            uncounted.update(opening[0] for opening in run if opening[2] in TIMED)
+            i = j
+            continue
+        visit_id, now = changes[i][1]
+        visit = db.get(AttendanceVisit, visit_id)
+        if visit is not None and visit.session_id in uncounted:
+            _raise_peak(db, visit.session_id)
+            uncounted.discard(visit.session_id)
+        if visit is not None and visit.left_at is None:
+            _close(db, visit, now)
+        results.append(None)
+        i += 1
+    for session_id in sorted(uncounted):
         _raise_peak(db, session_id)
-    return visit.id or 0
+    return results
+
+
+Opening = tuple[int, int | None, str, datetime, str | None]  # session, person, channel, time, anonymous key
+
+
+def _opening(
+    session_id: int, person_id: int | None, channel: str, now: datetime, anonymous_key: str | None = None
+) -> Opening:
+    return (session_id, person_id, channel, now, anonymous_key)
+
+
+def _open_run(db: DbSession, run: list[Opening]) -> list[int]:
+    people = sorted({person for _, person, _, _, _ in run if person is not None})
+    anonymous = sorted({key for _, person, _, _, key in run if person is None and key is not None})
+    if people:
+        # Two processes opening the same person's visit at once (tabs on two processes) find one open visit,
+        # not none each: the people's rows are locked, in order, until the end of the transaction
+        # (PostgreSQL; SQLite's writers take turns anyway).
+        db.exec(select(Person.id).where(col(Person.id).in_(people)).order_by(col(Person.id)).with_for_update()).all()
+    who = []
+    if people:
+        who.append(col(AttendanceVisit.person_id).in_(people))
+    if anonymous:
+        who.append(col(AttendanceVisit.anonymous_key).in_(anonymous))
+    latest: dict[tuple[int, str, str], AttendanceVisit] = {}
+    if who:
+        earlier = db.exec(
+            select(AttendanceVisit).where(
+                col(AttendanceVisit.session_id).in_({o[0] for o in run}),
+                col(AttendanceVisit.channel).in_({o[2] for o in run}),
+                or_(*who),
+            )
+        ).all()
+        for visit in earlier:
+            key = (visit.session_id, attendee_key(visit.person_id, visit.anonymous_key), visit.channel)
+            if key not in latest or (visit.joined_at, visit.id or 0) > (latest[key].joined_at, latest[key].id or 0):
+                latest[key] = visit
+    visits: list[AttendanceVisit] = []
+    new: list[AttendanceVisit] = []
+    for session_id, person_id, channel, now, anonymous_key in run:
+        key = (session_id, attendee_key(person_id, anonymous_key), channel)
+        visit = latest.get(key)
+        if visit is not None and (visit.left_at is None or now - visit.left_at <= timedelta(seconds=GRACE_S)):
+            visit.left_at = None
+            visit.last_seen_at = now
+        else:
+            visit = AttendanceVisit(
+                session_id=session_id,
+                person_id=person_id,
+                anonymous_key=anonymous_key,
+                channel=channel,
+                joined_at=now,
+                last_seen_at=now,
+            )
+            new.append(visit)
+            latest[key] = visit
+        db.add(visit)
+        visits.append(visit)
+    db.flush()
+    _add_channels(db, new)
+    return [visit.id or 0 for visit in visits]
+
+
+def _add_channels(db: DbSession, new: list[AttendanceVisit]) -> None:
+    """Mark each new visit's channel on its attendee's row (made when missing)."""
+    if not new:
+        return
+    keys = {(v.session_id, attendee_key(v.person_id, v.anonymous_key)) for v in new}
+    rows = {
+        (row.session_id, row.attendee): row
+        for row in db.exec(
+            select(SessionAttendee).where(
+                col(SessionAttendee.session_id).in_({k[0] for k in keys}),
+                col(SessionAttendee.attendee).in_({k[1] for k in keys}),
+            )
+        ).all()
+    }
+    for visit in new:
+        key = (visit.session_id, attendee_key(visit.person_id, visit.anonymous_key))
+        row = rows.get(key)
+        if row is None:
+            row = rows[key] = SessionAttendee(session_id=key[0], attendee=key[1], person_id=visit.person_id)
+        row.channels |= CHANNEL_BITS.get(visit.channel, 0)
+        db.add(row)
 
 
 def _attendee(db: DbSession, session_id: int, person_id: int | None, anonymous_key: str | None) -> SessionAttendee:

@@ -30,6 +30,7 @@ def _serve(settings: Settings) -> None:
 
     from realtime.protocol import MAX_FRAME_BYTES
     from server.app import create_app
+    from server.wsproto import PROTOCOL
 
     app = create_app(settings)
     # WebSocket compression stays off (frames are small and deflate costs memory per socket). Frames a
@@ -38,6 +39,7 @@ def _serve(settings: Settings) -> None:
         app,
         host=settings.host,
         port=settings.port,
+        ws=PROTOCOL,
         ws_per_message_deflate=False,
         ws_max_size=2 * MAX_FRAME_BYTES,
         log_level="info",
@@ -60,6 +62,7 @@ def _serve_workers(settings: Settings, workers: int) -> None:
     import uvicorn
 
     from realtime.protocol import MAX_FRAME_BYTES
+    from server.wsproto import PROTOCOL
 
     _migrate(settings)  # once, here: the workers skip it rather than race each other
     # The workers read their settings as this process did; what the command line chose goes through the
@@ -77,6 +80,7 @@ def _serve_workers(settings: Settings, workers: int) -> None:
         workers=workers,
         host=settings.host,
         port=settings.port,
+        ws=PROTOCOL,
         ws_per_message_deflate=False,
         ws_max_size=2 * MAX_FRAME_BYTES,
         log_level="info",

@@ -12,9 +12,8 @@ from realtime import protocol
 from realtime.fanout import Outbox
 from realtime.room import Actor, RoomError
 from server.errors import NotFound
-from server.rooms import store
 from server.rooms.service import CloseCode, RoomService
-from server.storage.models import Person
+from server.wsproto import EXTENSION
 
 log = logging.getLogger("forumlive.rooms")
 
@@ -44,19 +43,18 @@ async def room_socket(websocket: WebSocket) -> None:
         return
     await websocket.accept()
     person_id = websocket.session.get("person_id")
-    database = websocket.app.state.db
-    person = await database.read(lambda db: db.get(Person, person_id)) if isinstance(person_id, int) else None
-    if person is None:
-        await websocket.close(CloseCode.NOT_SIGNED_IN, "sign in first")
-        return
     service: RoomService = websocket.app.state.rooms
     session_id = int(websocket.path_params["session_id"])
+    found = await service.actor_of(person_id, session_id) if isinstance(person_id, int) else None
+    if found is None:
+        await websocket.close(CloseCode.NOT_SIGNED_IN, "sign in first")
+        return
     try:
         live = await service.room(session_id)
     except NotFound:
         await websocket.close(CloseCode.NOT_FOUND, "no such session")
         return
-    role = await database.read(store.role_of, person, session_id)
+    person, role = found
     actor = Actor(person.id, person.name, role)
     try:
         start = protocol.parse_client(await _receive(websocket, START_TIMEOUT_S))
@@ -65,7 +63,9 @@ async def room_socket(websocket: WebSocket) -> None:
     if not isinstance(start, protocol.Hello | protocol.Resume):
         await websocket.close(CloseCode.BAD_START, "send hello or resume first")
         return
-    outbox = Outbox(websocket.send_text, websocket.close)
+    # Ready-made frames go straight to the socket where the server offers it (server/wsproto.py).
+    write_frame = websocket.scope.get("extensions", {}).get(EXTENSION)
+    outbox = Outbox(websocket.send_text, websocket.close, write_frame=write_frame)
     try:
         # The visit's channel: "lite" through the lite socket (server/lite.py), else "live".
         connection = await service.join(live, actor, outbox, start, getattr(websocket, "attendance_channel", "live"))

@@ -16,17 +16,20 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 
 from realtime import protocol
-from realtime.fanout import Outbox, SlowConsumer
+from realtime.fanout import Outbox, SlowConsumer, text_frame
 from realtime.limits import ConnectionLimits
 from realtime.log import Event
-from realtime.room import Actor, Room, RoomError
+from realtime.room import Actor, Role, Room, RoomError
 from realtime.views import render, snapshot
 from server import attendance
 from server.rooms import store
 from server.rooms.cafe import CafeDriver
 from server.rooms.media import MediaService
+from server.rooms.visits import VisitBook
 from server.settings import Settings
 from server.storage.db import Database
+from server.storage.grouped import Grouped
+from server.storage.models import Person
 
 log = logging.getLogger("forumlive.rooms")
 
@@ -36,6 +39,9 @@ MAX_CONNECTIONS_PER_PERSON = 5
 RETENTION_EVERY_S = 6 * 3600
 # Arrivals and departures are announced together at most this often (see Room.flush_presence).
 PRESENCE_FLUSH_S = 0.5
+# Presence goes to everyone present; in a large room it is announced less often, so that an audience
+# arriving by the thousand costs about this many deliveries a second rather than one per person per flush.
+PRESENCE_DELIVERIES_PER_S = 2_000
 
 
 class CloseCode(IntEnum):
@@ -72,9 +78,23 @@ class LiveRoom:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     connections: set[Connection] = field(default_factory=set)
     presence_task: asyncio.Task[None] | None = None
+    # The same connections by person: a join checks the person's count, and an audience joins by the thousand.
+    by_person: dict[int, set[Connection]] = field(default_factory=dict)
+
+    def add(self, connection: Connection) -> None:
+        self.connections.add(connection)
+        self.by_person.setdefault(connection.actor.person_id, set()).add(connection)
+
+    def discard(self, connection: Connection) -> None:
+        self.connections.discard(connection)
+        mine = self.by_person.get(connection.actor.person_id)
+        if mine is not None:
+            mine.discard(connection)
+            if not mine:
+                del self.by_person[connection.actor.person_id]
 
     def of_person(self, person_id: int) -> list[Connection]:
-        return [c for c in self.connections if c.actor.person_id == person_id]
+        return list(self.by_person.get(person_id, ()))
 
 
 class RoomService:
@@ -87,6 +107,11 @@ class RoomService:
         self, database: Database, settings: Settings | None = None, presence_flush_s: float = PRESENCE_FLUSH_S
     ) -> None:
         self.database = database
+        self.visits = VisitBook(database)  # attendance visits, written many per transaction
+        # Who is connecting and their role, read for many arrivals at once.
+        self._actors: Grouped[tuple[int, int], tuple[Person, Role] | None] = Grouped(
+            lambda wanted: database.read(store.actors_of, wanted), name="room arrivals"
+        )
         self.media = MediaService(settings or Settings(), self.reply)
         self.cafes = CafeDriver(self)  # knowledge cafés: round clocks, people's profiles for seating
         self.retention_days = (settings or Settings()).attendance_retention_days
@@ -164,6 +189,10 @@ class RoomService:
 
     # Connections ------------------------------------------------------------------------------------
 
+    async def actor_of(self, person_id: int, session_id: int) -> tuple[Person, Role] | None:
+        """The signed-in person and their role in the session (``None``: no such person)."""
+        return await self._actors((person_id, session_id))
+
     async def join(
         self,
         live: LiveRoom,
@@ -181,25 +210,27 @@ class RoomService:
         live.room.admit(actor)
         if len(live.of_person(actor.person_id)) >= MAX_CONNECTIONS_PER_PERSON:
             raise RoomError("too_many_connections", f"at most {MAX_CONNECTIONS_PER_PERSON} connections per person")
-        visit_id = await self.database.write(
-            attendance.open_visit, live.room.session_id, actor.person_id, channel, store.to_time(time.time())
-        )
+        visit_id = await self.visits.open(live.room.session_id, actor.person_id, channel, store.to_time(time.time()))
         connection = Connection(actor, outbox, visit_id)
         async with live.lock:
             live.room.admit(actor)  # the room may have changed while the visit was written
             live.room.connect(actor)
-            live.connections.add(connection)
+            live.add(connection)
             outbox.start()
             self._greet(live.room, connection, start)
             self._schedule_presence(live)
         return connection
+
+    def presence_delay_s(self, live: LiveRoom) -> float:
+        """How long presence changes gather before they are announced: longer as the audience grows."""
+        return max(self.presence_flush_s, self.present(live) / PRESENCE_DELIVERIES_PER_S)
 
     def _schedule_presence(self, live: LiveRoom) -> None:
         if live.presence_task is None or live.presence_task.done():
             live.presence_task = asyncio.create_task(self._flush_presence(live))
 
     async def _flush_presence(self, live: LiveRoom) -> None:
-        await asyncio.sleep(self.presence_flush_s)
+        await asyncio.sleep(self.presence_delay_s(live))
         async with live.lock:
             self._broadcast(live, live.room.flush_presence())
 
@@ -219,14 +250,14 @@ class RoomService:
         async with live.lock:
             if connection not in live.connections:
                 return
-            live.connections.discard(connection)
+            live.discard(connection)
             events = live.room.disconnect(connection.actor.person_id)
             self._broadcast(live, events)
             self._schedule_presence(live)
             last_one = not live.of_person(connection.actor.person_id)
         await self.media.leave(live.room.session_id, connection)
         if last_one:
-            await self.database.write(attendance.close_visit, connection.visit_id, store.to_time(time.time()))
+            await self.visits.close(connection.visit_id, store.to_time(time.time()))
 
     # Commands ---------------------------------------------------------------------------------------
 
@@ -294,12 +325,18 @@ class RoomService:
             return
         self.cafes.on_events(live, events)
         self.events_delivered += len(events)
+        # Each event's text for each viewer class, and its bytes on the wire, are built once for everyone.
+        wires: dict[str, bytes] = {}
         for connection in list(live.connections):
             if connection is skip or connection.outbox.closed:
                 continue
             try:
                 for event in events:
-                    connection.outbox.put(render(live.room, event, connection.actor))
+                    frame = render(live.room, event, connection.actor)
+                    wire = wires.get(frame)
+                    if wire is None:
+                        wire = wires[frame] = text_frame(frame)
+                    connection.outbox.put(frame, wire)
             except SlowConsumer:
                 self.slow_consumers += 1
                 asyncio.create_task(connection.outbox.close(CloseCode.SLOW_CONSUMER, "fell behind; resume"))

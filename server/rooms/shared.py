@@ -493,7 +493,7 @@ class SharedRoomService(RoomService):
         self._schedule_presence(live)
 
     async def _flush_presence(self, live: LiveRoom) -> None:
-        await asyncio.sleep(self.presence_flush_s)
+        await asyncio.sleep(self.presence_delay_s(live))
         async with live.lock:
             if isinstance(live, SharedRoom) and live.owner:  # only the owner announces presence
                 self._broadcast(live, live.room.flush_presence())
@@ -523,9 +523,8 @@ class SharedRoomService(RoomService):
         if not await self._count_connection(live.room.session_id, actor.person_id, key):
             raise too_many
         try:
-            visit_id = await self.database.write(
-                attendance.open_visit, live.room.session_id, actor.person_id, channel, store.to_time(time.time())
-            )
+            now = store.to_time(time.time())
+            visit_id = await self.visits.open(live.room.session_id, actor.person_id, channel, now)
         except BaseException:
             await self._uncount(live.room.session_id, actor.person_id, key)
             raise
@@ -537,7 +536,7 @@ class SharedRoomService(RoomService):
             except RoomError:
                 await self._uncount(live.room.session_id, actor.person_id, self._counted.pop(connection)[1])
                 raise
-            live.connections.add(connection)
+            live.add(connection)
             outbox.start()
             self._greet(live.room, connection, start)
             if live.owner:
@@ -573,7 +572,7 @@ class SharedRoomService(RoomService):
         async with live.lock:
             if connection not in live.connections:
                 return
-            live.connections.discard(connection)
+            live.discard(connection)
             person_id = connection.actor.person_id
             if live.owner:
                 mine = live.people.setdefault(self.node, Counter())
@@ -588,7 +587,7 @@ class SharedRoomService(RoomService):
         if counted is not None:
             await self._uncount(counted[0], connection.actor.person_id, counted[1])
         if last_one and not await self._connected_elsewhere(live.room.session_id, person_id):
-            await self.database.write(attendance.close_visit, connection.visit_id, store.to_time(time.time()))
+            await self.visits.close(connection.visit_id, store.to_time(time.time()))
 
     async def _connected_elsewhere(self, session_id: int, person_id: int) -> bool:
         """Whether the person still has a connection to the room through another process: their visit (one row,

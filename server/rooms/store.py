@@ -61,6 +61,24 @@ def to_seconds(moment: datetime) -> float:
     return moment.timestamp()
 
 
+def actors_of(db: DbSession, wanted: list[tuple[int, int]]) -> list[tuple[Person, Role] | None]:
+    """For each ``(person_id, session_id)``: the signed-in person and their role in the session, or ``None``
+    for no such person; two statements for any number of them (a plenary's audience arrives together)."""
+    people = {p.id: p for p in db.exec(select(Person).where(col(Person.id).in_({pid for pid, _ in wanted}))).all()}
+    roles: dict[tuple[int, int], set[str]] = {}
+    for person_id, session_id, role in db.exec(
+        select(SessionRole.person_id, SessionRole.session_id, SessionRole.role).where(
+            col(SessionRole.person_id).in_(list(people)), col(SessionRole.session_id).in_({sid for _, sid in wanted})
+        )
+    ).all():
+        roles.setdefault((person_id, session_id), set()).add(role)
+    found: list[tuple[Person, Role] | None] = []
+    for person_id, session_id in wanted:
+        person = people.get(person_id)
+        found.append(None if person is None else (person, _role(person, roles.get((person_id, session_id), set()))))
+    return found
+
+
 def role_of(db: DbSession, person: Person, session_id: int) -> Role:
     """The person's role in this session, from the database (never from the client)."""
     if person.is_organizer:
@@ -70,6 +88,12 @@ def role_of(db: DbSession, person: Person, session_id: int) -> Role:
             select(SessionRole.role).where(SessionRole.session_id == session_id, SessionRole.person_id == person.id)
         ).all()
     )
+    return _role(person, roles)
+
+
+def _role(person: Person, roles: set[str]) -> Role:
+    if person.is_organizer:
+        return Role.ORGANIZER
     if "moderator" in roles:
         return Role.MODERATOR
     if "speaker" in roles:

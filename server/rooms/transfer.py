@@ -77,6 +77,8 @@ ROOM_FIELDS = frozenset(
         "cafe",
     }
 )
+# A Room's attributes rebuilt from what is carried rather than carried themselves.
+DERIVED_ROOM_FIELDS = frozenset({"listed"})
 CAFE_FIELDS = frozenset(
     {
         "tables",

@@ -95,3 +95,67 @@ def _add_person(db, email: str) -> int:  # noqa: ANN001
     db.add(person)
     db.flush()
     return person.id
+
+
+def _peak(database: Database, session_id: int) -> int:
+    from server.storage.models import SessionStats
+
+    stats = database.run_read(lambda db: db.get(SessionStats, session_id))
+    return stats.peak_concurrent if stats else 0
+
+
+def test_a_batch_counts_the_peak_as_changes_one_by_one_would(tmp_path: Path) -> None:
+    """Two arrive and one leaves in one transaction: the peak is 2, not the 1 open at the end."""
+    database, sid, pid = _database(tmp_path)
+    other = database.run_write(lambda db: _add_person(db, "b@example.org"))
+    first, second = database.run_write(
+        attendance.apply_visits, [("open", (sid, pid, "live", T0)), ("open", (sid, other, "live", T0))]
+    )
+    assert first is not None and second is not None and first != second
+    database.run_write(attendance.apply_visits, [("close", (first, T0 + timedelta(minutes=1)))])
+    assert _peak(database, sid) == 2
+    # Closing and opening again in one batch: the peak stays what it was; the person's time is counted.
+    third = database.run_write(lambda db: _add_person(db, "c@example.org"))
+    database.run_write(
+        attendance.apply_visits,
+        [("open", (sid, third, "live", T0 + timedelta(minutes=2))), ("close", (second, T0 + timedelta(minutes=3)))],
+    )
+    assert _peak(database, sid) == 2
+    by_id = {v.id: v for v in _visits(database)}
+    assert by_id[second].left_at == T0 + timedelta(minutes=3)
+    database.dispose()
+
+
+def test_visit_book_writes_an_arriving_audience_in_few_transactions(tmp_path: Path) -> None:
+    """200 people joining at once: each gets their own visit, in far fewer transactions than people, with the
+    peak at 200; a change that cannot be written (an unknown session) fails alone."""
+    import asyncio
+
+    from server.rooms.visits import VisitBook
+
+    database, sid, _ = _database(tmp_path)
+    people = database.run_write(lambda db: [_add_person(db, f"p{i}@example.org") for i in range(200)])
+    book = VisitBook(database)
+
+    async def arrive() -> list[int | BaseException]:
+        opens = [book.open(sid, person, "live", T0) for person in people[:100]]
+        bad = book.open(sid + 1000, people[100], "live", T0)
+        more = [book.open(sid, person, "live", T0) for person in people[100:]]
+        return await asyncio.gather(*opens, bad, *more, return_exceptions=True)
+
+    results = asyncio.run(arrive())
+    bad = results.pop(100)
+    assert isinstance(bad, Exception)
+    assert all(isinstance(r, int) for r in results) and len(set(results)) == 200
+    assert 1 <= book.batches <= 20  # one bad change costs about two transactions per halving
+    assert _peak(database, sid) == 200
+    visits = _visits(database)
+    assert sorted(v.person_id for v in visits) == sorted(people)
+    assert {v.session_id for v in visits} == {sid}
+
+    async def leave() -> None:
+        await asyncio.gather(*(book.close(visit_id, T0 + timedelta(minutes=5)) for visit_id in results))
+
+    asyncio.run(leave())
+    assert all(v.left_at == T0 + timedelta(minutes=5) for v in _visits(database))
+    database.dispose()
