@@ -18,6 +18,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from server.rooms.endpoint import room_socket
+from server.wsproto import EXTENSION
 
 TRACKS = ("machine", "translation", "human")
 # Event kinds the lite page shows; everything else (chat, hands, stage, polls, moderation) is dropped.
@@ -101,6 +102,9 @@ class LiteSocket:
     """ASGI endpoint of the lite socket (the room endpoint's checks and commands, lighter frames)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Without the ready-made frames of server/wsproto.py, which would go to the socket past the filter.
+        extensions = {k: v for k, v in (scope.get("extensions") or {}).items() if k != EXTENSION}
+        scope = {**scope, "extensions": extensions}
         track = WebSocket(scope, receive=receive, send=send).query_params.get("track", "machine")
         lite = LiteFilter(track if track in TRACKS else "machine")
         await room_socket(LiteWebSocket(scope, receive, send, lite))
