@@ -25,6 +25,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
+from captioning.processor import CaptionOptions
 from server import api, metrics, pages
 from server.captions import CaptionService
 from server.errors import ForumliveError, TooManyRequests
@@ -159,6 +160,7 @@ def create_app(settings: Settings, *, migrate_on_start: bool = True) -> Starlett
         workers=settings.captions_workers,
         batch=settings.captions_batch,
         translate=settings.captions_translate,
+        options=CaptionOptions(step_s=settings.captions_step_s, beam_size=settings.captions_beam),
     )
     if settings.live_captions:
         rooms.media.tap_listeners.append(captions.listen)

@@ -46,6 +46,10 @@ class Settings:
             uses 2 threads; default: half the CPU cores).
         captions_batch: the most streams' windows one engine call transcribes together (faster-whisper
             batches them in one pass; default 8).
+        captions_step_s: new audio between two transcriptions of a stream (default 0.75 s): shorter gives
+            earlier captions for more engine time; under load steps lengthen by themselves.
+        captions_beam: beam search width of a stream's step when it runs alone (default 3; 1 is greedy
+            decoding, about a third less engine time for a few more errors); shared passes are greedy.
         captions_translate: give sessions held in a language other than English a second caption track, in
             English (Whisper's translate task), when the model is multilingual; doubles their engine time.
         captions_engine: what runs the model: ``faster-whisper`` (CTranslate2, the default) or
@@ -84,6 +88,8 @@ class Settings:
     captions_translate: bool = True
     captions_workers: int = field(default_factory=lambda: max(1, (os.cpu_count() or 2) // 2))
     captions_batch: int = 8
+    captions_step_s: float = 0.75
+    captions_beam: int = 3
     stun_urls: tuple[str, ...] = ()
     turn_urls: tuple[str, ...] = ()
     turn_secret: str = ""
@@ -232,6 +238,10 @@ def load_settings(
         kwargs["captions_workers"] = _int("CAPTIONS_WORKERS", env["CAPTIONS_WORKERS"], 1, 64)
     if "CAPTIONS_BATCH" in env:
         kwargs["captions_batch"] = _int("CAPTIONS_BATCH", env["CAPTIONS_BATCH"], 1, 64)
+    if "CAPTIONS_STEP_S" in env:
+        kwargs["captions_step_s"] = _seconds("CAPTIONS_STEP_S", env["CAPTIONS_STEP_S"], 0.2, 5.0)
+    if "CAPTIONS_BEAM" in env:
+        kwargs["captions_beam"] = _int("CAPTIONS_BEAM", env["CAPTIONS_BEAM"], 1, 10)
     if "CLUSTER_LEASE_S" in env:
         kwargs["cluster_lease_s"] = _seconds("CLUSTER_LEASE_S", env["CLUSTER_LEASE_S"], 0.5, 600)
     if "CLUSTER_HEARTBEAT_S" in env:

@@ -54,6 +54,9 @@ def test_allowed_origins_are_parsed_exactly(tmp_path: Path) -> None:
         ("FORUMLIVE_TURN_TTL_S", "5", "between"),
         ("FORUMLIVE_RECORD_AUDIO", "perhaps", "true or false"),
         ("FORUMLIVE_CAPTIONS_ENGINE", "whisper.cpp", "faster-whisper or openai-whisper"),
+        ("FORUMLIVE_CAPTIONS_STEP_S", "0.05", "between"),
+        ("FORUMLIVE_CAPTIONS_STEP_S", "soon", "number of seconds"),
+        ("FORUMLIVE_CAPTIONS_BEAM", "0", "between"),
     ],
 )
 def test_bad_values_are_refused_with_the_variable_named(tmp_path: Path, name: str, value: str, message: str) -> None:
@@ -70,6 +73,19 @@ def test_captions_engine_defaults_to_faster_whisper(tmp_path: Path) -> None:
     assert empty.captions_engine == "faster-whisper"
     chosen = load_settings(environ={"FORUMLIVE_CAPTIONS_ENGINE": " OpenAI-Whisper "}, env_file=None, data_dir=tmp_path)
     assert chosen.captions_engine == "openai-whisper"
+
+
+def test_caption_steps_and_beam_reach_the_caption_service(tmp_path: Path) -> None:
+    """FORUMLIVE_CAPTIONS_STEP_S and _BEAM become the streams' CaptionOptions (defaults 0.75 s and 3)."""
+    from server.app import create_app
+
+    default = load_settings(environ={}, env_file=None, data_dir=tmp_path)
+    assert (default.captions_step_s, default.captions_beam) == (0.75, 3)
+    chosen = load_settings(
+        environ={"FORUMLIVE_CAPTIONS_STEP_S": "0.5", "FORUMLIVE_CAPTIONS_BEAM": "1"}, env_file=None, data_dir=tmp_path
+    )
+    options = create_app(chosen).state.captions.options
+    assert (options.step_s, options.beam_size) == (0.5, 1)
 
 
 def test_secret_key_is_generated_once_and_kept_private(tmp_path: Path) -> None:
