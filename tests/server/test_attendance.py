@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlmodel import select
 
 from server import attendance
@@ -159,3 +160,45 @@ def test_visit_book_writes_an_arriving_audience_in_few_transactions(tmp_path: Pa
     asyncio.run(leave())
     assert all(v.left_at == T0 + timedelta(minutes=5) for v in _visits(database))
     database.dispose()
+
+
+@pytest.mark.postgres
+def test_two_processes_opening_the_same_people_at_once_share_one_visit_each(postgres_url: str) -> None:
+    """Two processes (two engines on one PostgreSQL) each open visits for the same 60 people at once, in
+    opposite orders: every person ends with one open visit, which both processes were given."""
+    import asyncio
+
+    from server.rooms.visits import VisitBook
+
+    first = Database(postgres_url)
+    migrate.upgrade(first.engine)
+    second = Database(postgres_url)
+
+    def seed(db):  # noqa: ANN001, ANN202
+        forum = Forum(slug="f", name="F", start_date=date(2026, 3, 1), end_date=date(2026, 3, 5))
+        db.add(forum)
+        db.flush()
+        session = Session(
+            forum_id=forum.id, code="S", title="S", type="talkx", starts_at=T0, ends_at=T0 + timedelta(hours=1)
+        )
+        db.add(session)
+        db.flush()
+        return session.id, [_add_person(db, f"p{i}@example.org") for i in range(60)]
+
+    sid, people = first.run_write(seed)
+    books = VisitBook(first), VisitBook(second)
+
+    async def arrive() -> tuple[list[int], list[int]]:
+        a = [books[0].open(sid, person, "live", T0) for person in people]
+        b = [books[1].open(sid, person, "live", T0) for person in reversed(people)]
+        got_a, got_b = await asyncio.gather(asyncio.gather(*a), asyncio.gather(*b))
+        return got_a, list(reversed(got_b))
+
+    got_a, got_b = asyncio.run(arrive())
+    assert got_a == got_b
+    visits = _visits(first)
+    assert len(visits) == 60 and sorted(v.person_id for v in visits) == sorted(people)
+    assert all(v.left_at is None for v in visits)
+    assert _peak(first, sid) == 60
+    first.dispose()
+    second.dispose()
