@@ -247,14 +247,23 @@ async def session_traffic(organizer: Person, audience: list[Person], stop: async
 LANGUAGES = ("en", "fr", "es", "ar", "zh", "ru")
 
 
-def page_weight(base: str, cookie: str, path: str, language: str = "en") -> int:
+def page_weight(base: str, cookie: str, path: str, language: str = "en") -> tuple[int, int]:
     """Bytes of a page's HTML and of every script and style sheet it loads (modules it imports too), in a
     language: outside English common.js fetches the page's JSON catalogue, unless the page carries its
-    messages (the lite page's #page-messages), which are then part of its HTML."""
+    messages (the lite page's #page-messages), which are then part of its HTML. Returns (the bytes as
+    read, the bytes on the wire for a browser that accepts gzip: the server compresses static files)."""
     cookies = {"forumlive_session": cookie, "forumlive_lang": language}
-    with httpx2.Client(base_url=base, cookies=cookies) as client:
-        html = client.get(path).text
-        total = len(html.encode())
+    total = wire = 0
+    with httpx2.Client(base_url=base, cookies=cookies, headers={"Accept-Encoding": "gzip"}) as client:
+
+        def fetch(url: str) -> bytes:
+            nonlocal total, wire
+            response = client.get(url)
+            total += len(response.content)
+            wire += response.num_bytes_downloaded
+            return response.content
+
+        html = fetch(path).decode()
         pending = re.findall(r'(?:src|href)="(/static/[^"]+)"', html)
         seen: set[str] = set()
         while pending:
@@ -262,13 +271,12 @@ def page_weight(base: str, cookie: str, path: str, language: str = "en") -> int:
             if url in seen:
                 continue
             seen.add(url)
-            body = client.get(url).text
-            total += len(body.encode())
+            body = fetch(url).decode()
             # Static imports only: the lite page loads media.js when sound is asked for.
             pending += re.findall(r'^import .* from "(/static/[^"]+)"', body, flags=re.M)
         if language != "en" and "/static/common.js" in seen and 'id="page-messages"' not in html:
-            total += len(client.get(f"/static/i18n/{language}.json").content)
-        return total
+            fetch(f"/static/i18n/{language}.json")
+        return total, wire
 
 
 async def measure(duration: float, audience_n: int) -> dict:
@@ -342,8 +350,10 @@ def main() -> None:
                 "up_bytes": meter.up,
                 "frames": meter.frames,
                 "welcome_bytes": meter.welcome,
-                "page_kib": round(result["pages"][name]["en"] / 1024, 1),
-                "page_kib_by_language": {code: round(b / 1024, 1) for code, b in result["pages"][name].items()},
+                "page_kib": round(result["pages"][name]["en"][0] / 1024, 1),
+                "page_kib_gzip": round(result["pages"][name]["en"][1] / 1024, 1),
+                "page_kib_by_language": {code: round(b[0] / 1024, 1) for code, b in result["pages"][name].items()},
+                "page_kib_gzip_by_language": {code: round(b[1] / 1024, 1) for code, b in result["pages"][name].items()},
                 "top_kinds": ", ".join(f"{k} {v}" for k, v in sorted(meter.kinds.items(), key=lambda kv: -kv[1])[:4]),
             }
         )
@@ -357,16 +367,25 @@ def main() -> None:
         "lite_page_kib": lite["page_kib"],
         "full_page_kib": full["page_kib"],
         "lite_page_kib_max": max(lite["page_kib_by_language"].values()),
+        "lite_page_kib_gzip": lite["page_kib_gzip"],
+        "lite_page_kib_gzip_max": max(lite["page_kib_gzip_by_language"].values()),
         "full_page_kib_max": max(full["page_kib_by_language"].values()),
         "target_kbps": TARGET_KBPS,
         "duration_s": args.duration,
         "audience": args.audience,
         "failed_sends": len(result["failed_sends"]),
     }
-    print(table(rows, ["page", "kbps", "tcpip_kbps", "down_bytes", "up_bytes", "frames", "welcome_bytes", "page_kib"]))
+    print(
+        table(
+            rows,
+            ["page", "kbps", "tcpip_kbps", "down_bytes", "up_bytes", "frames", "welcome_bytes"]
+            + ["page_kib", "page_kib_gzip"],
+        )
+    )
     for row in rows:
         print(f"{row['page']}: largest kinds (bytes): {row['top_kinds']}")
         print(f"{row['page']}: page KiB by language: {row['page_kib_by_language']}")
+        print(f"{row['page']}: on the wire with gzip: {row['page_kib_gzip_by_language']}")
     path = write_results("lite", summary, rows)
     print(f"lite {summary['lite_kbps']} kbit/s (target < {TARGET_KBPS}); full page's events {summary['full_kbps']}")
     print(f"wrote {path}")
