@@ -57,6 +57,7 @@ def apply_visits(db: DbSession, changes: list[tuple[str, tuple[Any, ...]]]) -> l
     """
     uncounted: set[int] = set()
     results: list[int | None] = []
+    known = _prefetch_closings(db, [args[0] for kind, args in changes if kind == "close"])
     i = 0
     while i < len(changes):
         if changes[i][0] == "open":
@@ -74,12 +75,29 @@ def apply_visits(db: DbSession, changes: list[tuple[str, tuple[Any, ...]]]) -> l
             _raise_peak(db, visit.session_id)
             uncounted.discard(visit.session_id)
         if visit is not None and visit.left_at is None:
-            _close(db, visit, now)
+            _close(db, visit, now, known)
         results.append(None)
         i += 1
     for session_id in sorted(uncounted):
         _raise_peak(db, session_id)
     return results
+
+
+def _prefetch_closings(db: DbSession, visit_ids: list[int]) -> dict[tuple[int, str], SessionAttendee]:
+    """Read the visits about to close, their sessions and their attendees' rows in three statements (the
+    session keeps the visits and sessions for ``db.get``); returns the attendees' rows by (session, attendee)."""
+    if not visit_ids:
+        return {}
+    visits = db.exec(select(AttendanceVisit).where(col(AttendanceVisit.id).in_(visit_ids))).all()
+    sessions = {v.session_id for v in visits}
+    db.exec(select(SessionRow).where(col(SessionRow.id).in_(sessions))).all()
+    keys = {attendee_key(v.person_id, v.anonymous_key) for v in visits}
+    rows = db.exec(
+        select(SessionAttendee).where(
+            col(SessionAttendee.session_id).in_(sessions), col(SessionAttendee.attendee).in_(keys)
+        )
+    ).all()
+    return {(row.session_id, row.attendee): row for row in rows}
 
 
 Opening = tuple[int, int | None, str, datetime, str | None]  # session, person, channel, time, anonymous key
@@ -166,13 +184,24 @@ def _add_channels(db: DbSession, new: list[AttendanceVisit]) -> None:
         db.add(row)
 
 
-def _attendee(db: DbSession, session_id: int, person_id: int | None, anonymous_key: str | None) -> SessionAttendee:
+def _attendee(
+    db: DbSession,
+    session_id: int,
+    person_id: int | None,
+    anonymous_key: str | None,
+    known: dict[tuple[int, str], SessionAttendee] | None = None,
+) -> SessionAttendee:
+    """The attendee's row of the session, made if missing (``known``: rows already read, by session and key)."""
     key = attendee_key(person_id, anonymous_key)
-    row = db.exec(
-        select(SessionAttendee).where(SessionAttendee.session_id == session_id, SessionAttendee.attendee == key)
-    ).first()
+    row = known.get((session_id, key)) if known is not None else None
+    if row is None:
+        row = db.exec(
+            select(SessionAttendee).where(SessionAttendee.session_id == session_id, SessionAttendee.attendee == key)
+        ).first()
     if row is None:
         row = SessionAttendee(session_id=session_id, attendee=key, person_id=person_id)
+    if known is not None:
+        known[(session_id, key)] = row
     db.add(row)
     return row
 
@@ -227,7 +256,9 @@ def close_stale_visits(db: DbSession, before: datetime | None = None, channel: s
     return len(stale)
 
 
-def _close(db: DbSession, visit: AttendanceVisit, at: datetime) -> None:
+def _close(
+    db: DbSession, visit: AttendanceVisit, at: datetime, known: dict[tuple[int, str], SessionAttendee] | None = None
+) -> None:
     """Close a visit and add its time not yet counted (within the session's slot) to its attendee."""
     visit.left_at = at
     visit.last_seen_at = at
@@ -237,7 +268,7 @@ def _close(db: DbSession, visit: AttendanceVisit, at: datetime) -> None:
         start = max(visit.joined_at, visit.counted_to or visit.joined_at, session.starts_at if session else at)
         end = min(at, session.ends_at if session else at)
         if end > start:
-            _attendee(db, visit.session_id, visit.person_id, visit.anonymous_key).attended_s += (
+            _attendee(db, visit.session_id, visit.person_id, visit.anonymous_key, known).attended_s += (
                 end - start
             ).total_seconds()
     visit.counted_to = at

@@ -159,6 +159,11 @@ def test_visit_book_writes_an_arriving_audience_in_few_transactions(tmp_path: Pa
 
     asyncio.run(leave())
     assert all(v.left_at == T0 + timedelta(minutes=5) for v in _visits(database))
+    # Each attendee's time, added as their visits closed together: five minutes of the session's slot.
+    from server.storage.models import SessionAttendee
+
+    attendees = database.run_read(lambda db: db.exec(select(SessionAttendee)).all())
+    assert len(attendees) == 200 and {a.attended_s for a in attendees} == {300.0}
     database.dispose()
 
 
