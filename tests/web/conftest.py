@@ -60,3 +60,19 @@ def sign_in(page: Page, email: str, password: str) -> None:
     page.locator("#password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url("**/")
+
+
+def organizer_room_with_captions(page: Page, accounts: dict, session_id: int, caption: str, question: str) -> None:
+    """Sign the page in as the demo organizer, open the session's room, type a human caption and ask a
+    question (the room's states that matter to the audits: captions on, a question listed)."""
+    from playwright.sync_api import expect
+
+    email = "organizer@demo.forumlive.org"
+    sign_in(page, email, accounts[email]["password"])
+    page.goto(f"/sessions/{session_id}/room")
+    expect(page.locator("#room-state")).not_to_have_text("connecting…")
+    page.get_by_label("Type human captions").fill(caption)
+    page.get_by_label("Type human captions").press("Enter")
+    page.get_by_label("Your question").fill(question)
+    page.get_by_role("button", name="Ask").click()
+    expect(page.locator("li.question", has_text=question)).to_be_visible()

@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.conftest import DemoServer
-from tests.web.conftest import open_page, sign_in
+from tests.web.conftest import open_page, organizer_room_with_captions, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -97,14 +97,9 @@ def test_every_page_passes_axe(browser: Browser, demo_server: DemoServer, axe_so
         found += audit(participant, axe_source, f"participant {path}")
 
     organizer = open_page(browser, demo_server, errors)
-    sign_in(organizer, "organizer@demo.forumlive.org", accounts["organizer@demo.forumlive.org"]["password"])
-    organizer.goto(f"/sessions/{live}/room")
-    expect(organizer.locator("#room-state")).not_to_have_text("connecting…")
-    organizer.get_by_label("Type human captions").fill("Captions are on for the audit")
-    organizer.get_by_label("Type human captions").press("Enter")
-    organizer.get_by_label("Your question").fill("A question for the audit?")
-    organizer.get_by_role("button", name="Ask").click()
-    expect(organizer.locator("li.question", has_text="A question for the audit?")).to_be_visible()
+    organizer_room_with_captions(
+        organizer, accounts, live, "Captions are on for the audit", "A question for the audit?"
+    )
     found += audit(organizer, axe_source, "organizer room, captions on")
     participant.goto(f"/sessions/{live}/room")
     participant.get_by_label("Caption language").select_option("human")

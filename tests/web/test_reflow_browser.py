@@ -27,7 +27,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.conftest import DemoServer
-from tests.web.conftest import open_page, sign_in
+from tests.web.conftest import open_page, organizer_room_with_captions, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -175,14 +175,13 @@ def test_every_page_reflows_and_takes_text_at_200_percent(browser: Browser, demo
         found += visit(anonymous, path, f"signed out {path}")
 
     organizer = open_page(browser, demo_server, errors)
-    sign_in(organizer, "organizer@demo.forumlive.org", accounts["organizer@demo.forumlive.org"]["password"])
-    organizer.goto(f"/sessions/{live}/room")
-    expect(organizer.locator("#room-state")).not_to_have_text("connecting…")
-    organizer.get_by_label("Type human captions").fill("Captions are on for the reflow test, with a long sentence")
-    organizer.get_by_label("Type human captions").press("Enter")
-    organizer.get_by_label("Your question").fill("A question for the reflow test, long enough to wrap on a phone?")
-    organizer.get_by_role("button", name="Ask").click()
-    expect(organizer.locator("li.question", has_text="A question for the reflow test")).to_be_visible()
+    organizer_room_with_captions(
+        organizer,
+        accounts,
+        live,
+        "Captions are on for the reflow test, with a long sentence",
+        "A question for the reflow test, long enough to wrap on a phone?",
+    )
     found += check(organizer, "organizer room, captions on")
     shot(organizer, "organizer-room")
     organizer.goto(f"/sessions/{cafe}/room")  # a café not live yet: doors open, so participants may come in
