@@ -18,7 +18,6 @@ from server import metrics
 from server.rooms import cluster
 from server.rooms.shared import SharedRoomService
 from server.settings import Settings
-from server.storage import migrate
 from server.storage.db import Database
 from server.storage.models import BusOutbox
 from tests.server.test_rooms_shared import ANA, BEN, MODERATOR, Viewer, connect, seed, send
@@ -29,14 +28,6 @@ from tests.services import RedisServer, redis_process
 def redis() -> Iterator[RedisServer]:
     with redis_process() as server:
         yield server
-
-
-@pytest.fixture
-def database(tmp_path: Path) -> Iterator[Database]:
-    db = Database(f"sqlite:///{tmp_path}/outbox.db")
-    migrate.upgrade(db.engine)
-    yield db
-    db.dispose()
 
 
 class Cluster:

@@ -21,7 +21,6 @@ from realtime.room import Actor, Role
 from server.rooms import cluster
 from server.rooms.shared import SharedRoom, SharedRoomService
 from server.settings import Settings
-from server.storage import migrate
 from server.storage.db import Database
 from server.storage.models import AttendanceVisit, Forum, Person, Session
 from server.storage.types import utcnow
@@ -79,14 +78,6 @@ class Viewer:
 def redis_url() -> Iterator[str]:
     with redis_server() as url:
         yield url
-
-
-@pytest.fixture
-def database(tmp_path: Path) -> Iterator[Database]:
-    db = Database(f"sqlite:///{tmp_path}/shared.db")
-    migrate.upgrade(db.engine)
-    yield db
-    db.dispose()
 
 
 def seed(database: Database) -> int:
