@@ -12,15 +12,22 @@ import re
 
 from captioning.engine import Word
 
-# A new word that ends this much before the last committed word's end is taken as already committed.
-# (Whisper's word start times jitter by a second between hypotheses; end times are steadier, and the
-# words that survive this filter but were committed are removed by matching the committed tail.)
+# A new word that ends this much before the last committed word's end lies in audio already committed: a
+# leftover of it (Whisper's word start times jitter by a second between hypotheses; end times are steadier).
 OVERLAP_TOLERANCE_S = 0.3
-# Whisper often repeats the end of its prompt at the start of a window; up to this many words are checked.
-MAX_OVERLAP_WORDS = 5
-# The committed tail found again in a hypothesis must end about where it ended when committed; a match
-# further away is the same phrase said again ("can do for you ... can do for your country"), not it.
-TAIL_MATCH_TOLERANCE_S = 1.5
+# The hypothesis is aligned with this many of the last committed words to find where the new words start.
+ALIGN_WORDS = 12
+# A committed word found again this close in time (ends within) is the same word heard again: full evidence.
+SAME_WORD_S = 1.0
+# Whisper also repeats its prompt at the start of a window ("And so, my fellow Americans." once more), with the
+# words squeezed into the window's first seconds: a committed word found again this close counts half.
+ECHO_S = 3.0
+# A hypothesis whose new part still starts with this many of the last committed words, in order, echoes them,
+# however far away in time Whisper placed the echo.
+ECHO_RUN = 3
+
+# Phrases this long or shorter are checked for loops; five words or more said twice in a row are one loop.
+LOOP_WORDS = 12
 
 _NON_WORD = re.compile(r"[^\w']+")
 
@@ -29,10 +36,34 @@ def normalize(text: str) -> str:
     return _NON_WORD.sub("", text.lower())
 
 
+def drop_repetitions(words: list[Word], max_repeats: int, fixed: int = 0) -> list[Word]:
+    """Cut phrases of 1-4 words repeated more than ``max_repeats`` times in a row down to ``max_repeats``, and
+    longer phrases (up to ``LOOP_WORDS``) said twice in a row down to once: Whisper's loops ("And so, my fellow
+    Americans." four times over). The first ``fixed`` words are context (committed text): they stay."""
+    keys = [normalize(w.text) for w in words]
+    for size in range(1, LOOP_WORDS + 1):
+        allowed = max_repeats if size <= 4 else 1
+        i = 0
+        while i + size <= len(keys):
+            phrase = keys[i : i + size]
+            j = i + size
+            repeats = 1
+            while keys[j : j + size] == phrase:
+                repeats += 1
+                j += size
+            keep = i + size * allowed
+            if repeats > allowed and keep >= fixed:
+                del words[keep:j]
+                del keys[keep:j]
+            i += 1
+    return words
+
+
 class AgreementBuffer:
     """The committed words of one stream, and the uncommitted tail of the last hypothesis."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_repeats: int = 3) -> None:
+        self.max_repeats = max_repeats  # see drop_repetitions
         self.committed: list[Word] = []
         self.pending: list[Word] = []  # the previous hypothesis, after what was committed
         self._current: list[Word] = []
@@ -44,55 +75,89 @@ class AgreementBuffer:
     def insert(self, words: list[Word]) -> None:
         """Take a new hypothesis (absolute times), without what is already committed.
 
-        The committed text is found in the hypothesis by its last words (the occurrence nearest the
-        committed end in time) and everything up to it is dropped; only when the hypothesis does not
-        contain them does a time filter decide. Whisper's word times jitter, its words much less.
+        The window's audio starts before the committed end, so a hypothesis begins by saying some committed
+        words again, or Whisper's echo of its prompt. Its start is aligned with the committed tail
+        (``committed_prefix``) and cut there; then the words that still lie in committed audio are dropped.
         """
         words = [w for w in words if normalize(w.text)]
-        cut = self._after_committed_tail(words)
-        if cut is None:
-            cut = self._at_pending_head(words)
-        if cut is not None:
-            self._current = words[cut:]
-            return
-        end = self.committed_end_s
-        fresh = [w for w in words if w.end_s > end - OVERLAP_TOLERANCE_S]
-        for n in range(min(MAX_OVERLAP_WORDS, len(fresh), len(self.committed)), 0, -1):
-            if [normalize(w.text) for w in self.committed[-n:]] == [normalize(w.text) for w in fresh[:n]]:
-                fresh = fresh[n:]  # the window starts by repeating the end of the committed text
-                break
+        fresh = words[self.committed_prefix(words) :]
+        # A loop that began in the committed text ("And so" committed, "my fellow Americans. And so my fellow
+        # Americans." new) is cut where it repeats.
+        tail = self.committed[-LOOP_WORDS:]
+        fresh = drop_repetitions(tail + fresh, self.max_repeats, fixed=len(tail))[len(tail) :]
+        while fresh and self._drop_leftover(fresh):
+            pass
         self._current = fresh
 
-    def _at_pending_head(self, words: list[Word]) -> int | None:
-        """Where the previous hypothesis's pending words start again (their first two, in order)."""
-        if len(self.pending) < 2:
-            return None
-        head = [normalize(w.text) for w in self.pending[:2]]
-        keys = [normalize(w.text) for w in words]
-        starts = [i for i in range(len(keys) - 1) if keys[i : i + 2] == head]
-        if not starts:
-            return None
-        # Phrases recur ("what your country can do ... what you can do"): take the nearest in time.
-        return min(starts, key=lambda i: abs(words[i].start_s - self.pending[0].start_s))
+    def _drop_leftover(self, fresh: list[Word]) -> bool:
+        """Drop what starts ``fresh`` if it is left over from the committed words; whether anything was.
 
-    def _after_committed_tail(self, words: list[Word]) -> int | None:
-        if not self.committed:
+        - The committed text's end again, word for word: anywhere in time for ``ECHO_RUN`` words or more
+          (Whisper's echo of its prompt), ending within ``SAME_WORD_S`` of the committed end for fewer (an echo
+          and the same words heard in the audio may both be there).
+        - Unless it starts what the last hypothesis had pending (Whisper gives a phrase said twice the times of
+          its first saying: "can do for your country"), a committed word again where it was said (its end
+          within ``OVERLAP_TOLERANCE_S``), or any word placed in committed audio.
+        """
+        end = self.committed_end_s
+        keys = [normalize(w.text) for w in fresh[:ALIGN_WORDS]]
+        for n in range(min(len(keys), len(self.committed)), 0, -1):
+            if keys[:n] == [normalize(w.text) for w in self.committed[-n:]] and (
+                n >= ECHO_RUN or abs(fresh[n - 1].end_s - end) <= SAME_WORD_S
+            ):
+                del fresh[:n]
+                return True
+        if len(self.pending) >= 2 and keys[:2] == [normalize(w.text) for w in self.pending[:2]]:
+            return False
+        if any(
+            normalize(word.text) == keys[0] and abs(word.end_s - fresh[0].end_s) <= OVERLAP_TOLERANCE_S
+            for word in self.committed[-ALIGN_WORDS:]
+        ):
+            del fresh[0]  # a committed word heard again where it was said
+            return True
+        if fresh[0].end_s > end - OVERLAP_TOLERANCE_S:
+            return False
+        del fresh[0]
+        return True
+
+    def committed_prefix(self, words: list[Word]) -> int:
+        """How many of a hypothesis's first words say the committed text again.
+
+        An alignment (by dynamic programming) of the hypothesis's first k words with a tail of the last
+        committed words, whichever k scores best: a word found again scores 1 when it ends within
+        ``SAME_WORD_S`` of where it was committed, 0.5 within ``ECHO_S`` (an echo), and no more than that
+        (the same phrase said again later: "can do for you ... can do for your country"); each hypothesis word
+        left over costs 1, unless it lies in committed audio; each committed word of the tail skipped costs 1.
+        Nothing is cut for less than one word's worth of evidence. The first words of the tail may be left out
+        freely: they are where the window was trimmed.
+        """
+        tail = self.committed[-ALIGN_WORDS:]
+        if not tail or not words:
             return 0
-        keys = [normalize(w.text) for w in words]
-        tail = [normalize(w.text) for w in self.committed[-MAX_OVERLAP_WORDS:]]
-        shortest = 1 if len(self.committed) == 1 else 2  # one common word ("the") is no evidence
-        for n in range(len(tail), shortest - 1, -1):
-            suffix = tail[-n:]
-            starts = [
-                i
-                for i in range(len(keys) - n + 1)
-                if keys[i : i + n] == suffix
-                and abs(words[i + n - 1].end_s - self.committed_end_s) <= TAIL_MATCH_TOLERANCE_S
-            ]
-            if starts:
-                best = min(starts, key=lambda i: abs(words[i + n - 1].end_s - self.committed_end_s))
-                return best + n
-        return None
+        end = self.committed_end_s
+        tail_keys = [normalize(w.text) for w in tail]
+        n = len(tail)
+        # score[j]: the best alignment of the first k hypothesis words with tail[i:j], for any i (row k).
+        score = [0.0] * (n + 1)
+        best, cut = 0.0, 0
+        for k, word in enumerate(words, start=1):
+            key = normalize(word.text)
+            left_over = 0.0 if word.end_s <= end - OVERLAP_TOLERANCE_S else -1.0
+            row = [0.0] * (n + 1)
+            row[0] = score[0] + left_over
+            for j in range(1, n + 1):
+                row[j] = max(score[j] + left_over, row[j - 1] - 1.0)
+                if tail_keys[j - 1] == key:
+                    distance = abs(word.end_s - tail[j - 1].end_s)
+                    found = 1.0 if distance <= SAME_WORD_S else 0.5 if distance <= ECHO_S else None
+                    if found is not None:
+                        row[j] = max(row[j], score[j - 1] + found)
+            # A tail may start anywhere: its skipped first words are free (row[j] >= 0 before any word is read
+            # only through score's first row of zeros).
+            score = row
+            if score[n] >= best - 1e-9:
+                best, cut = score[n], k
+        return cut if best >= 1.0 else 0
 
     def flush(self) -> list[Word]:
         """Commit the longest common prefix of the previous and the new hypothesis; return it."""

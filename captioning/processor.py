@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from captioning.agreement import AgreementBuffer, normalize
+from captioning.agreement import AgreementBuffer, drop_repetitions
 from captioning.audio import rms_dbfs
 from captioning.engine import SAMPLE_RATE_HZ, Engine, Segment, TranscribeOptions, Word
 from captioning.vad import PAD_S, SpeechTrack
@@ -83,26 +83,6 @@ def text_of(words: list[Word]) -> str:
     return "".join(w.text for w in words).strip()
 
 
-def drop_repetitions(words: list[Word], max_repeats: int) -> list[Word]:
-    """Cut phrases of 1-4 words repeated more than ``max_repeats`` times in a row down to ``max_repeats``."""
-    keys = [normalize(w.text) for w in words]
-    for size in range(1, 5):
-        i = 0
-        while i + size <= len(keys):
-            phrase = keys[i : i + size]
-            j = i + size
-            repeats = 1
-            while keys[j : j + size] == phrase:
-                repeats += 1
-                j += size
-            if repeats > max_repeats:
-                keep = i + size * max_repeats
-                del words[keep:j]
-                del keys[keep:j]
-            i += 1
-    return words
-
-
 class StreamingProcessor:
     """Captions for one speaker's stream.
 
@@ -129,7 +109,7 @@ class StreamingProcessor:
         self.transcribe_options = transcribe or TranscribeOptions()
         self.is_speech = is_speech or energy_detector(self.options)
         self.vad = vad
-        self.agreement = AgreementBuffer()
+        self.agreement = AgreementBuffer(self.options.max_repeats)
         self.audio = np.zeros(0, dtype=np.float32)
         self.audio_start_s = 0.0  # stream time of self.audio[0]
         self.unprocessed_s = 0.0
