@@ -40,7 +40,7 @@ UNSURE_TAIL_WORDS = 3
 
 @dataclass(frozen=True)
 class CaptionOptions:
-    step_s: float = 0.75  # new audio between two transcriptions
+    step_s: float = 0.5  # new audio between two transcriptions
     max_window_s: float = 15.0  # the longest audio window ever transcribed
     # Past this length the window is trimmed after the committed words even without a sentence end:
     # with a long window whose start it already has in the prompt, Whisper garbles the new words.

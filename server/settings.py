@@ -46,7 +46,7 @@ class Settings:
             uses 2 threads; default: half the CPU cores).
         captions_batch: the most streams' windows one engine call transcribes together (faster-whisper
             batches them in one pass; default 8).
-        captions_step_s: new audio between two transcriptions of a stream (default 0.75 s): shorter gives
+        captions_step_s: new audio between two transcriptions of a stream (default 0.5 s): shorter gives
             earlier captions for more engine time; under load steps lengthen by themselves.
         captions_beam: beam search width of a stream's step when it runs alone (default 3; 1 is greedy
             decoding, about a third less engine time for a few more errors); shared passes are greedy.
@@ -88,7 +88,7 @@ class Settings:
     captions_translate: bool = True
     captions_workers: int = field(default_factory=lambda: max(1, (os.cpu_count() or 2) // 2))
     captions_batch: int = 8
-    captions_step_s: float = 0.75
+    captions_step_s: float = 0.5
     captions_beam: int = 3
     stun_urls: tuple[str, ...] = ()
     turn_urls: tuple[str, ...] = ()

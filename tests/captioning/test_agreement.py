@@ -93,6 +93,22 @@ def test_a_loop_that_began_in_the_committed_words_is_not_made_final_by_a_pause()
     assert len(drop_repetitions(emphasis, 3)) == 6  # phrases of up to four words may come three times
 
 
+def test_a_copy_piled_onto_one_instant_is_invented() -> None:
+    """The bench's talk at 0.5 s steps: "go forward 10 meters" and then the same four words within 0.3 s (Whisper's
+    alignment puts an invented copy where it has no audio for it). Said again at speaking pace, it stays."""
+    piled = [*said("go forward 10 meters", 39.0), *[Word(40.46, 40.46, w) for w in (" go", " forward", " 10")]]
+    piled.append(Word(40.46, 40.78, " meters"))
+    assert keys(drop_repetitions(piled, 3)) == ["go", "forward", "10", "meters"]
+    committed = AgreementBuffer()
+    committed.committed = said("10 of clubs", 42.0)
+    committed.insert(
+        [Word(42.9, 42.9, " 10"), Word(42.9, 42.95, " of"), Word(42.95, 43.0, " clubs"), *said("four", 43.5)]
+    )
+    assert keys(committed._current) == ["four"]
+    twice = said("go forward go forward", 0.0)
+    assert len(drop_repetitions(twice, 3)) == 4
+
+
 def tone(seconds: float) -> np.ndarray:
     t = np.arange(int(seconds * SAMPLE_RATE_HZ)) / SAMPLE_RATE_HZ
     return (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)

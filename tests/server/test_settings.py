@@ -76,16 +76,16 @@ def test_captions_engine_defaults_to_faster_whisper(tmp_path: Path) -> None:
 
 
 def test_caption_steps_and_beam_reach_the_caption_service(tmp_path: Path) -> None:
-    """FORUMLIVE_CAPTIONS_STEP_S and _BEAM become the streams' CaptionOptions (defaults 0.75 s and 3)."""
+    """FORUMLIVE_CAPTIONS_STEP_S and _BEAM become the streams' CaptionOptions (defaults 0.5 s and 3)."""
     from server.app import create_app
 
     default = load_settings(environ={}, env_file=None, data_dir=tmp_path)
-    assert (default.captions_step_s, default.captions_beam) == (0.75, 3)
+    assert (default.captions_step_s, default.captions_beam) == (0.5, 3)
     chosen = load_settings(
-        environ={"FORUMLIVE_CAPTIONS_STEP_S": "0.5", "FORUMLIVE_CAPTIONS_BEAM": "1"}, env_file=None, data_dir=tmp_path
+        environ={"FORUMLIVE_CAPTIONS_STEP_S": "0.75", "FORUMLIVE_CAPTIONS_BEAM": "1"}, env_file=None, data_dir=tmp_path
     )
     options = create_app(chosen).state.captions.options
-    assert (options.step_s, options.beam_size) == (0.5, 1)
+    assert (options.step_s, options.beam_size) == (0.75, 1)
 
 
 def test_secret_key_is_generated_once_and_kept_private(tmp_path: Path) -> None:

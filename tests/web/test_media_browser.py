@@ -28,14 +28,14 @@ from tests.web.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_FLAGS, sign_in
 pytestmark = pytest.mark.browser
 
 SPEECH = Path(__file__).resolve().parents[1] / "data" / "speech" / "jfk.wav"
-# tiny.en streaming over WebRTC (Opus, the first ~0.3 s lost while ICE connects); offline it scores 0.0. With the
-# live defaults (0.75 s steps, a 10 s encoder input) it measured 0.09-0.36 alone, 0.14-0.50 alone with three
-# CPU-bound processes beside it, and 0.45 and 0.55 in the whole suite on a loaded machine: words committed out
-# of order ("ask not what | for you do for your country. | your country can do | ask what you can"), a known
-# defect of the processor under load (issue 5), and an invented "Thank you." at the end. The processor's WER
-# is bounded tightly in tests/captioning; this bounds the whole path, on the words (most of what was said
-# arrives, WORD_RECALL) and on their order (WER_BOUND).
-WER_BOUND = 0.65
+# tiny.en streaming over WebRTC (Opus, the first ~0.3 s lost while ICE connects); offline it scores 0.0. Before
+# the processor aligned hypotheses with its committed words (0a5dec7) loaded machines gave 0.45-0.86 here: words
+# committed out of order ("ask not what | for you do for your country. | your country can do") and a loop made
+# final by a pause ("And so, my fellow Americans." four times). Since: 0.00-0.14 beside three CPU-bound processes;
+# Whisper still mishears degraded audio ("sold my fellow america") and may add "Thank you." at the end. The
+# processor's WER is bounded tightly in tests/captioning; this bounds the whole path, on the words (most of what
+# was said arrives, WORD_RECALL) and on their order (WER_BOUND).
+WER_BOUND = 0.45
 WORD_RECALL = 0.8
 # After the file, Chromium's fake microphone plays test tones: the file gets silence after the speech so
 # that the speaker has stopped before they start.
