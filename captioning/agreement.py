@@ -154,7 +154,8 @@ class AgreementBuffer:
         end = self.committed_end_s
         tail_keys = [normalize(w.text) for w in tail]
         n = len(tail)
-        # score[j]: the best alignment of the first k hypothesis words with tail[i:j], for any i (row k).
+        # score[j]: the best alignment of the first k hypothesis words with tail[i:j], for any i. Before any word
+        # (k = 0) it is 0 for every j: a tail may start at any committed word.
         score = [0.0] * (n + 1)
         best, cut = 0.0, 0
         for k, word in enumerate(words, start=1):
@@ -169,8 +170,6 @@ class AgreementBuffer:
                     found = 1.0 if distance <= SAME_WORD_S else 0.5 if distance <= ECHO_S else None
                     if found is not None:
                         row[j] = max(row[j], score[j - 1] + found)
-            # A tail may start anywhere: its skipped first words are free (row[j] >= 0 before any word is read
-            # only through score's first row of zeros).
             score = row
             if score[n] >= best - 1e-9:
                 best, cut = score[n], k
