@@ -42,7 +42,8 @@ def _serve(settings: Settings) -> None:
         ws=PROTOCOL,
         ws_per_message_deflate=False,
         ws_max_size=2 * MAX_FRAME_BYTES,
-        log_level="info",
+        log_level=settings.log_level,
+        access_log=settings.access_log,
     )
 
 
@@ -83,7 +84,8 @@ def _serve_workers(settings: Settings, workers: int) -> None:
         ws=PROTOCOL,
         ws_per_message_deflate=False,
         ws_max_size=2 * MAX_FRAME_BYTES,
-        log_level="info",
+        log_level=settings.log_level,
+        access_log=settings.access_log,
     )
 
 

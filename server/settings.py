@@ -18,6 +18,7 @@ PREFIX = "FORUMLIVE_"
 SECRET_KEY_FILE = "secret_key"  # noqa: S105 (a file name, not a secret)
 SECRET_KEY_BYTES = 32
 CAPTION_ENGINES = ("faster-whisper", "openai-whisper")
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
 
 class SettingsError(ValueError):
@@ -70,6 +71,9 @@ class Settings:
             (a killed owner's rooms are taken over after this long).
         cluster_heartbeat_s: with Redis, how often each process says it is alive and refreshes its
             visits; a process silent for three heartbeats is dead to the others.
+        log_level: the server's log level (``critical``, ``error``, ``warning``, ``info``, ``debug``).
+        access_log: a line per HTTP request and per WebSocket handshake (on by default; behind a reverse
+            proxy that logs requests, and with audiences of thousands joining at once, turn it off).
     """
 
     data_dir: Path = Path("data")
@@ -100,6 +104,8 @@ class Settings:
     attendance_retention_days: int | None = None
     cluster_lease_s: float = 10.0
     cluster_heartbeat_s: float = 5.0
+    log_level: str = "info"
+    access_log: bool = True
 
     @property
     def effective_database_url(self) -> str:
@@ -246,6 +252,13 @@ def load_settings(
         kwargs["cluster_lease_s"] = _seconds("CLUSTER_LEASE_S", env["CLUSTER_LEASE_S"], 0.5, 600)
     if "CLUSTER_HEARTBEAT_S" in env:
         kwargs["cluster_heartbeat_s"] = _seconds("CLUSTER_HEARTBEAT_S", env["CLUSTER_HEARTBEAT_S"], 0.1, 300)
+    if env.get("LOG_LEVEL", "").strip():
+        level = env["LOG_LEVEL"].strip().lower()
+        if level not in LOG_LEVELS:
+            raise SettingsError(f"{PREFIX}LOG_LEVEL: expected one of {', '.join(LOG_LEVELS)}, got {env['LOG_LEVEL']!r}")
+        kwargs["log_level"] = level
+    if "ACCESS_LOG" in env:
+        kwargs["access_log"] = _bool("ACCESS_LOG", env["ACCESS_LOG"])
     if env.get("SECRET_KEY"):
         kwargs["secret_key"] = env["SECRET_KEY"]
     kwargs.update(overrides)

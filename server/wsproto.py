@@ -16,6 +16,7 @@ checks them, so an upgrade that changes them fails there by name.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
@@ -25,7 +26,27 @@ EXTENSION = "forumlive.frames"
 PROTOCOL = "server.wsproto:FrameWriter"
 
 
+class HandshakeLines(logging.Filter):
+    """Drops uvicorn's line per WebSocket handshake (``'... - "WebSocket /path" [accepted]'``, or its 403).
+
+    uvicorn writes these on its error logger at INFO whatever its ``access_log`` says; with the access
+    log off (``FORUMLIVE_ACCESS_LOG=0``) they go too, and an audience of thousands joining writes no
+    line each. Errors on that logger still pass.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str) and record.msg.startswith('%s - "WebSocket %s"'))
+
+
+HANDSHAKE_LINES = HandshakeLines()
+
+
 class FrameWriter(WebSocketsSansIOProtocol):
+    def __init__(self, config: Any, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401 - uvicorn's own
+        super().__init__(config, *args, **kwargs)
+        if not config.access_log:
+            self.logger.addFilter(HANDSHAKE_LINES)  # once per logger: addFilter skips one it holds
+
     def handle_connect(self, event: Any) -> None:  # noqa: ANN401 - websockets' Request
         super().handle_connect(event)
         scope = getattr(self, "scope", None)

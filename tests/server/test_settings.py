@@ -57,6 +57,8 @@ def test_allowed_origins_are_parsed_exactly(tmp_path: Path) -> None:
         ("FORUMLIVE_CAPTIONS_STEP_S", "0.05", "between"),
         ("FORUMLIVE_CAPTIONS_STEP_S", "soon", "number of seconds"),
         ("FORUMLIVE_CAPTIONS_BEAM", "0", "between"),
+        ("FORUMLIVE_LOG_LEVEL", "loud", "expected one of"),
+        ("FORUMLIVE_ACCESS_LOG", "sometimes", "true or false"),
     ],
 )
 def test_bad_values_are_refused_with_the_variable_named(tmp_path: Path, name: str, value: str, message: str) -> None:

@@ -4,6 +4,7 @@ offers the extension and writes them in order with the frames it builds itself."
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 
 import pytest
@@ -13,7 +14,7 @@ from websockets.frames import Frame, Opcode
 from websockets.streams import StreamReader
 
 from realtime.fanout import text_frame
-from server.wsproto import EXTENSION, PROTOCOL, FrameWriter
+from server.wsproto import EXTENSION, HANDSHAKE_LINES, PROTOCOL, FrameWriter
 
 
 @pytest.mark.parametrize("size", [0, 5, 125, 126, 300, 65535, 65536, 70_000])
@@ -85,3 +86,67 @@ def test_frames_written_ready_made_arrive_in_order_with_ordinary_ones() -> None:
     assert results["offered"] is True
     assert results["before_accept"] is False and results["written"] == [True, True, True]
     assert results["after_close"] is False
+
+
+class _Lines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+@pytest.mark.parametrize("access_log", [True, False])
+def test_handshake_lines_follow_the_access_log(access_log: bool) -> None:
+    """FORUMLIVE_ACCESS_LOG=0 (uvicorn's access_log=False) silences the line per WebSocket handshake, accepted
+    or refused, which uvicorn writes on its error logger; an error on that logger still gets through."""
+
+    async def app(scope, receive, send) -> None:  # noqa: ANN001 - a bare ASGI app
+        if scope["type"] != "websocket":
+            return
+        await receive()
+        if scope["path"] == "/refused":
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        await send({"type": "websocket.accept"})
+        await receive()
+
+    async def main() -> None:
+        port = _free_port()
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=port, ws=PROTOCOL, access_log=access_log, log_config=None, log_level="info"
+        )
+        server = uvicorn.Server(config)
+        task = asyncio.create_task(server.serve())
+        while not server.started:
+            await asyncio.sleep(0.01)
+        try:
+            async with connect(f"ws://127.0.0.1:{port}/room", compression=None):
+                pass
+            with pytest.raises(Exception, match="403"):
+                async with connect(f"ws://127.0.0.1:{port}/refused", compression=None):
+                    pass
+            logging.getLogger("uvicorn.error").error("a real error")
+        finally:
+            server.should_exit = True
+            await task
+
+    logger = logging.getLogger("uvicorn.error")
+    lines = _Lines()
+    logger.addHandler(lines)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        asyncio.run(main())
+    finally:
+        logger.removeHandler(lines)
+        logger.removeFilter(HANDSHAKE_LINES)  # a process keeps it; the next test starts without it
+        logger.setLevel(level)
+    handshakes = [line for line in lines.lines if '"WebSocket /' in line]
+    if access_log:
+        assert any("/room" in line and "accepted" in line for line in handshakes), lines.lines
+        assert any("/refused" in line and "403" in line for line in handshakes), lines.lines
+    else:
+        assert handshakes == []
+    assert "a real error" in lines.lines
