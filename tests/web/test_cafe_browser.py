@@ -78,6 +78,7 @@ def test_two_rounds_with_rotation_notes_and_plenary(browser: Browser, demo_serve
     assert first.count("Community networks") == 2 and len(set(first)) == 3, "four people at three tables: 2, 1, 1"
 
     organizer.get_by_label("Round length (minutes)").fill("5")
+    expect(organizer.locator("#countdown")).to_be_hidden()
     organizer.get_by_role("button", name="Start round").click()
     for page in [organizer, *pages]:
         expect(page.locator("#countdown")).to_have_text(re.compile(r"^[45]:\d\d left$"))
@@ -98,6 +99,7 @@ def test_two_rounds_with_rotation_notes_and_plenary(browser: Browser, demo_serve
     organizer.get_by_role("button", name="End round").click()
     for page in pages:
         expect(page.locator("#cafe-phase")).to_have_text("Between rounds")
+        expect(page.locator("#countdown")).to_be_hidden()  # no empty timer between rounds
     second = [_table_of(page) for page in pages]
     assert second[0] == "Community networks", "the host stays"
     assert all(b != a for a, b in zip(first[1:], second[1:], strict=True)), "everyone else moved"

@@ -244,7 +244,9 @@ function renderControls(cafe) {
 function tick() {
   const cafe = state.view && state.view.cafe;
   const box = $("countdown");
-  if (!cafe || cafe.phase !== "round" || cafe.ends_at === null) { box.textContent = "—"; return; }
+  const running = Boolean(cafe && cafe.phase === "round" && cafe.ends_at !== null);
+  $("round-clock").hidden = !running;  // between rounds the label says where the café is; no empty timer
+  if (!running) { box.textContent = ""; return; }
   const left = Math.max(0, Math.round(cafe.ends_at - (Date.now() / 1000 + state.offset)));
   box.textContent = t("{time} left", { time: `${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")}` });
 }
