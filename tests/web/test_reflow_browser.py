@@ -219,12 +219,16 @@ def test_every_page_reflows_and_takes_text_at_200_percent(browser: Browser, demo
     shot(participant, "participant-cafe")
     for path in ["/", f"/sessions/{live}", "/profile"]:
         found += visit(participant, path, f"participant {path}")
-    # Longer words (Russian) and right to left (Arabic): the pages a participant sees.
+    # Longer words (Russian, French, Spanish), right to left (Arabic) and no spaces to break at (Chinese): the
+    # pages a participant sees.
+    pages = ["/", f"/sessions/{live}/room", f"/sessions/{live}/lite", f"/sessions/{cafe}/cafe"]
     for code, paths in {
-        "ru": ["/", f"/sessions/{live}", f"/sessions/{live}/room", f"/sessions/{live}/lite", f"/sessions/{cafe}/cafe",
-               "/profile", f"/forums/{forum}/report"],
-        "ar": ["/", f"/sessions/{live}/room", f"/sessions/{live}/lite", f"/sessions/{cafe}/cafe"],
-    }.items():  # fmt: skip
+        "ru": [*pages, f"/sessions/{live}", "/profile", f"/forums/{forum}/report"],
+        "ar": pages,
+        "fr": [*pages, "/profile"],
+        "es": [*pages, f"/forums/{forum}/report"],
+        "zh": [*pages, f"/sessions/{live}", f"/forums/{forum}/report"],
+    }.items():
         participant.goto(f"/language?lang={code}&next=/")
         for path in paths:
             ready = "#room-state" if path.endswith(("room", "lite")) else None
