@@ -22,7 +22,7 @@ from server.programme import write_session
 from server.reports.synthetic import generate
 from server.schemas import RegisterRequest, SessionFields
 from server.storage.models import Forum, Person, Registration, SessionRole
-from server.vocab import SessionStatus, SessionType, Track
+from server.vocab import SESSION_TYPE_LABELS, SessionStatus, SessionType, Track
 
 DEMO_ZONE = "Europe/Zurich"
 ACCOUNTS_FILE = "demo-accounts.json"
@@ -262,7 +262,7 @@ def seed_demo(db: DbSession, now: datetime) -> list[DemoAccount]:
             end = now + timedelta(minutes=60 + offset)
         fields = SessionFields(
             title=title,
-            description=f"{kind.value.replace('_', ' ').capitalize()} of the demo forum. "
+            description=f"{SESSION_TYPE_LABELS[kind]} of the demo forum. "
             "Speakers share experience and take questions from the audience.\n\n"
             "Live captions are available in every session.",
             type=kind,

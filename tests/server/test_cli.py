@@ -40,6 +40,8 @@ def test_demo_seeds_a_wsis_like_forum_once(tmp_path: Path) -> None:
     assert len({p.country for p in people}) >= 5
     assert len({p.stakeholder_type for p in people if p.stakeholder_type}) >= 5
     assert sum(p.is_organizer for p in people) == 1
+    talkx = next(s for s in sessions if s.type == SessionType.TALKX)
+    assert talkx.description.startswith("TalkX of the demo forum.")  # the format's name as it is written
     second = _run("demo", "--no-serve", "--data-dir", str(data_dir))
     assert "already present" in second.stdout
     assert second.stdout.split("Demo accounts", 1)[1] == first.stdout.split("Demo accounts", 1)[1]
