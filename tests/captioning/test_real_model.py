@@ -91,7 +91,7 @@ def test_streaming_is_within_ten_percent_of_offline_on_real_speech(engine: Faste
 
 
 def test_the_live_default_is_within_ten_percent_of_offline(engine: FasterWhisperEngine) -> None:
-    """What the server runs when it keeps up (CaptionOptions(): 0.75 s steps, the encoder given the window plus
+    """What the server runs when it keeps up (CaptionOptions(): 0.5 s steps, the encoder given the window plus
     1 s but at least 10 s, beam 3; a Silero VAD per stream), on the same clips."""
     offline_wer, streaming_wer = pooled_wer(engine, CaptionOptions(), vad=True)
     assert streaming_wer <= offline_wer * 1.10 + 1e-9, (streaming_wer, offline_wer)
