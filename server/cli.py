@@ -104,6 +104,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     where = f"http://{settings.host}:{settings.port}"
     print(f"forumlive serving on {where} (database: {_redacted(settings)}, {workers} process(es))", flush=True)
     if workers > 1:
+        print(
+            "note: sound and video are relayed by the process a speaker is connected to; with --workers, "
+            "listeners connected to another process get the room and its captions but not its sound. "
+            "For sessions with speakers, run one process per port behind nginx (docs/deploy.md).",
+            file=sys.stderr,
+            flush=True,
+        )
         _serve_workers(settings, workers)
     else:
         _serve(settings)

@@ -313,6 +313,7 @@ async def test_serve_with_two_workers_shares_rooms(cluster: Cluster, tmp_path: P
             if len(seen) == 2:
                 break
         assert len(seen) == 2, "only one worker answered"
+        assert "not its sound" in node.log.read_text()  # the operator is told what workers do to media
         sid = cluster.live_sessions()[1]
         people = [MODERATOR, *participants(cluster)[:3]]
         async with contextlib.AsyncExitStack() as stack:
