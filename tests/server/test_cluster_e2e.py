@@ -84,28 +84,45 @@ class Cluster:
         return [s["id"] for s in httpx2.get(f"{self.nodes[0].url}/api/sessions?status=live").json()["sessions"]]
 
 
+def cluster_env(root: Path, database_url: str, redis_url: str, **settings: str) -> dict[str, str]:
+    """The environment of a cluster's processes: one data directory, database and Redis, no live captions;
+    ``settings`` as ``FORUMLIVE_<NAME>`` variables."""
+    return {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "FORUMLIVE_DATA_DIR": str(root / "data"),
+        "FORUMLIVE_DATABASE_URL": database_url,
+        "FORUMLIVE_REDIS_URL": redis_url,
+        "FORUMLIVE_LIVE_CAPTIONS": "0",
+        **{f"FORUMLIVE_{name.upper()}": value for name, value in settings.items()},
+    }
+
+
+def seed_demo(env: dict[str, str]) -> dict[str, dict[str, str]]:
+    """Seed the demo forum into the cluster's database; its accounts by email."""
+    seeded = subprocess.run(
+        [forumlive_command(), "demo", "--no-serve"], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert seeded.returncode == 0, seeded.stderr
+    accounts = json.loads((Path(env["FORUMLIVE_DATA_DIR"]) / "demo-accounts.json").read_text())
+    return {a["email"]: a for a in accounts}
+
+
 @pytest.fixture(scope="module")
 def cluster(postgres_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     root = tmp_path_factory.mktemp("cluster")
     database_url = create_database(postgres_server_url, "cluster_e2e")
     with redis_process() as redis:
         ports = [free_port() for _ in range(3)]
-        env = {
-            **os.environ,
-            "PYTHONUNBUFFERED": "1",
-            "FORUMLIVE_DATA_DIR": str(root / "data"),
-            "FORUMLIVE_DATABASE_URL": database_url,
-            "FORUMLIVE_REDIS_URL": redis.url,
-            "FORUMLIVE_ALLOWED_ORIGINS": ",".join(f"http://127.0.0.1:{p}" for p in ports),
-            "FORUMLIVE_CLUSTER_LEASE_S": str(LEASE_S),
-            "FORUMLIVE_CLUSTER_HEARTBEAT_S": str(HEARTBEAT_S),
-            "FORUMLIVE_LIVE_CAPTIONS": "0",
-        }
-        seeded = subprocess.run(
-            [forumlive_command(), "demo", "--no-serve"], env=env, capture_output=True, text=True, timeout=300
+        env = cluster_env(
+            root,
+            database_url,
+            redis.url,
+            allowed_origins=",".join(f"http://127.0.0.1:{p}" for p in ports),
+            cluster_lease_s=str(LEASE_S),
+            cluster_heartbeat_s=str(HEARTBEAT_S),
         )
-        assert seeded.returncode == 0, seeded.stderr
-        accounts = {a["email"]: a for a in json.loads((root / "data" / "demo-accounts.json").read_text())}
+        accounts = seed_demo(env)
         nodes = [Node(port, env, root / f"node{i}.log") for i, port in enumerate(ports)]
         try:
             for node in nodes:

@@ -27,8 +27,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from tests.conftest import forumlive_command
-from tests.server.test_cluster_e2e import Node
+from tests.server.test_cluster_e2e import Node, cluster_env, seed_demo
 from tests.services import create_database, free_port, redis_process
 
 DEPLOY = Path(__file__).resolve().parents[2] / "docs" / "deploy.md"
@@ -131,22 +130,9 @@ def proxied(postgres_server_url: str, tmp_path_factory: pytest.TempPathFactory) 
 
     database_url = create_database(postgres_server_url, "deploy_nginx")
     with redis_process() as redis:
-        env = {
-            **os.environ,
-            "PYTHONUNBUFFERED": "1",
-            "FORUMLIVE_DATA_DIR": str(root / "data"),
-            "FORUMLIVE_DATABASE_URL": database_url,
-            "FORUMLIVE_REDIS_URL": redis.url,
-            "FORUMLIVE_PUBLIC_URL": public,  # as in the documented environment file
-            "FORUMLIVE_SECURE_COOKIES": "true",
-            "FORUMLIVE_ACCESS_LOG": "false",
-            "FORUMLIVE_LIVE_CAPTIONS": "0",
-        }
-        seeded = subprocess.run(
-            [forumlive_command(), "demo", "--no-serve"], env=env, capture_output=True, text=True, timeout=300
-        )
-        assert seeded.returncode == 0, seeded.stderr
-        accounts = {a["email"]: a for a in json.loads((root / "data" / "demo-accounts.json").read_text())}
+        # As in the documented environment file: the public URL, secure cookies, no access log.
+        env = cluster_env(root, database_url, redis.url, public_url=public, secure_cookies="true", access_log="false")
+        accounts = seed_demo(env)
         nodes = [Node(port, env, root / f"node{i}.log") for i, port in enumerate(ports)]
         nginx = None
         try:
