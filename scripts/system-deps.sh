@@ -2,14 +2,15 @@
 # Install the Debian packages the tests use: chromium for the browser tests and PostgreSQL's server
 # binaries for the storage tests and redis-server for the bus tests (the tests start their own servers;
 # FORUMLIVE_TEST_POSTGRES_URL / FORUMLIVE_TEST_REDIS_URL skip that); nodejs and npm, which install
-# axe-core for the accessibility audit (make test runs npm ci in tests/web); nginx, which runs
-# docs/deploy.md's configuration in front of two server processes (tests/server/test_deploy_nginx.py).
+# axe-core for the accessibility audit (make test runs npm ci in tests/web); nginx and coturn, which run
+# docs/deploy.md's configurations (tests/server/test_deploy_nginx.py, test_deploy_coturn.py).
 # As root it installs what is missing; otherwise it only checks and says what to install.
 set -eu
 missing=""
 [ -x /usr/bin/chromium ] || missing="$missing chromium"
 command -v npm >/dev/null 2>&1 || missing="$missing nodejs npm"
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$missing nginx"
+command -v turnserver >/dev/null 2>&1 || missing="$missing coturn"
 if [ -z "${FORUMLIVE_TEST_REDIS_URL:-}" ] && ! command -v redis-server >/dev/null 2>&1; then
     missing="$missing redis-server"
 fi
