@@ -83,17 +83,21 @@ class RedisServer:
     Args:
         root: a directory for its log and working files.
         port: the port it listens on; it keeps it across restarts.
+        config: more of redis.conf's settings (``requirepass`` also goes into ``url``).
     """
 
-    def __init__(self, root: str, port: int) -> None:
+    def __init__(self, root: str, port: int, config: dict[str, str] | None = None) -> None:
         self.root = root
         self.port = port
-        self.url = f"redis://127.0.0.1:{port}/0"
+        self.config = dict(config or {})
+        password = self.config.get("requirepass")
+        self.url = f"redis://{f':{password}@' if password else ''}127.0.0.1:{port}/0"
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout_s: float = 10.0) -> None:
-        """Start it and wait until it answers PING."""
+        """Start it and wait until it answers PING (before sign-in, with a password: NOAUTH is an answer)."""
         options = {"port": str(self.port), "bind": "127.0.0.1", "dir": self.root, "save": "", "appendonly": "no"}
+        options.update(self.config)
         command = [redis_binary() or "redis-server", *(a for k, v in options.items() for a in (f"--{k}", v))]
         command += ["--logfile", os.path.join(self.root, "server.log")]
         self._process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -103,7 +107,7 @@ class RedisServer:
                 raise RuntimeError(f"redis-server exited with {self._process.returncode}; see {self.root}/server.log")
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
                 sock.sendall(b"PING\r\n")
-                if sock.recv(16).startswith(b"+PONG"):
+                if sock.recv(16).startswith((b"+PONG", b"-NOAUTH")):
                     return
             if time.monotonic() > deadline:
                 raise RuntimeError(f"redis-server did not answer on port {self.port}")
@@ -125,14 +129,15 @@ def redis_binary() -> str | None:
 
 
 @contextmanager
-def redis_process() -> Iterator[RedisServer]:
-    """Start a throw-away Redis on a free port (no RDB, no AOF); yields it, running, to stop and restart at will."""
+def redis_process(config: dict[str, str] | None = None) -> Iterator[RedisServer]:
+    """Start a throw-away Redis on a free port (no RDB, no AOF; ``config``: more redis.conf settings); yields
+    it, running, to stop and restart at will."""
     if redis_binary() is None:
         raise RuntimeError(
             "redis-server not found: install Debian's redis-server package or set FORUMLIVE_TEST_REDIS_URL"
         )
     root = tempfile.mkdtemp(prefix="forumlive-redis-")
-    server = RedisServer(root, free_port())
+    server = RedisServer(root, free_port(), config)
     try:
         server.start()
         yield server

@@ -1,5 +1,6 @@
 """docs/deploy.md's nginx configuration, as written there, in a real nginx (Debian's, installed by
-``make test``) in front of two ``forumlive serve`` processes sharing rooms through Redis and PostgreSQL.
+``make test``) in front of two ``forumlive serve`` processes sharing rooms through PostgreSQL and a Redis set
+up as the guide's redis.conf says (a password, no eviction).
 
 What changes from the file: the upstream addresses (the two processes' ports), the listening ports, the
 certificate (a self-signed one made here) and the places nginx writes to. The rest runs as documented: TLS,
@@ -45,6 +46,19 @@ def documented_config() -> str:
     blocks = re.findall(r"```nginx\n(.*?)```", DEPLOY.read_text(), flags=re.S)
     assert len(blocks) == 1, "docs/deploy.md has one nginx configuration"
     return blocks[0]
+
+
+def documented_redis() -> tuple[dict[str, str], str]:
+    """docs/deploy.md's redis.conf settings (but ``bind``) and its FORUMLIVE_REDIS_URL."""
+    text = DEPLOY.read_text()
+    (block,) = [b for b in re.findall(r"```conf\n(.*?)```", text, flags=re.S) if "redis.conf" in b]
+    config = {}
+    for line in block.splitlines():
+        words = line.split("#", 1)[0].split()
+        if len(words) == 2 and words[0] != "bind":
+            config[words[0]] = words[1]
+    (url,) = set(re.findall(r"^FORUMLIVE_REDIS_URL=(\S+)$", text, flags=re.M))  # the same wherever it is shown
+    return config, url
 
 
 def self_signed(directory: Path) -> tuple[Path, Path]:
@@ -129,7 +143,11 @@ def proxied(postgres_server_url: str, tmp_path_factory: pytest.TempPathFactory) 
     assert checked.returncode == 0, checked.stderr
 
     database_url = create_database(postgres_server_url, "deploy_nginx")
-    with redis_process() as redis:
+    # Redis as the guide sets it up: a password, a memory cap that never evicts.
+    redis_config, documented_url = documented_redis()
+    assert redis_config.get("requirepass") and redis_config.get("maxmemory-policy") == "noeviction"
+    with redis_process(redis_config) as redis:
+        assert documented_url.replace("10.0.0.5:6379", f"127.0.0.1:{redis.port}") == redis.url
         # As in the documented environment file: the public URL, secure cookies, no access log.
         env = cluster_env(root, database_url, redis.url, public_url=public, secure_cookies="true", access_log="false")
         accounts = seed_demo(env)
