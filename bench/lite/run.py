@@ -4,8 +4,9 @@ page's viewer in the same run (same server, same session, same moment).
 One ``forumlive serve`` process and a seeded live session. The audience (``--audience`` accounts, real
 ``websockets`` clients) makes a typical session's traffic for ``--duration`` seconds:
 
-- captions at speaking pace: 2.5 words/s (150 words a minute), a partial line every 0.75 s (the live
-  captioner's step) growing word by word, a final line per sentence of 8 to 16 words (about every 5 s),
+- captions at speaking pace: 2.5 words/s (150 words a minute), a partial line every step of the live
+  captioner (``FORUMLIVE_CAPTIONS_STEP_S``' default, 0.5 s) growing word by word, a final line per
+  sentence of 8 to 16 words (about every 5 s),
   sent as typed captions (``caption.type``) by the organizer, whose events have the same shape as the
   machine track's;
 - chat: a line of 40 to 120 characters every 6 s; questions: one every 40 s, a vote every 4 s;
@@ -53,9 +54,10 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import table, write_results  # noqa: E402
 from bench.fanout.run import free_port, seed, wait_up  # noqa: E402
+from server.settings import Settings  # noqa: E402
 
 WORDS_PER_S = 2.5
-PARTIAL_EVERY_S = 0.75
+PARTIAL_EVERY_S = Settings().captions_step_s  # a live captioner's partial line per step (0.5 s)
 CHAT_EVERY_S = 6.0
 QUESTION_EVERY_S = 40.0
 VOTE_EVERY_S = 4.0

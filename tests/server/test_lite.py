@@ -35,6 +35,29 @@ def test_filter_keeps_questions_and_the_chosen_caption_track_only() -> None:
     assert lite.frame('{"type":"ack","ref":"r1"}') == '{"type":"ack","ref":"r1"}'
 
 
+def test_partial_lines_are_thinned_to_one_a_second_per_speaker() -> None:
+    """A speaker's partials reach the lite page at most once a second; finals, the clearing of a line and another
+    speaker's partials are not held back, and a new line's first partial goes at once."""
+    now = [100.0]
+    lite = LiteFilter("machine", clock=lambda: now[0])
+
+    def sent(kind: str, text: str, speaker_id: int = 3) -> bool:
+        return lite.frame(_event(kind, {**_caption("machine", text), "speaker_id": speaker_id})) is not None
+
+    assert sent("caption.partial", "ask")
+    now[0] += 0.5
+    assert not sent("caption.partial", "ask not")  # half a second later: held back
+    assert sent("caption.partial", "and so", speaker_id=4)  # another speaker's line
+    now[0] += 0.5
+    assert sent("caption.partial", "ask not what")  # a second after the last one sent
+    now[0] += 0.2
+    assert sent("caption.final", "Ask not what your country can do for you.")
+    assert sent("caption.partial", "ask what")  # a new line: at once
+    now[0] += 0.1
+    assert sent("caption.partial", "")  # clearing the line always goes
+    assert sent("caption.partial", "ask what you")
+
+
 def test_presence_becomes_a_count_sent_only_when_it_changes() -> None:
     """Names in presence batches are for the roster the lite page does not draw; an unchanged count is not sent."""
     lite = LiteFilter("machine")
