@@ -186,3 +186,44 @@ def test_a_doubted_tail_before_a_pause_is_dropped_but_not_a_doubted_first_word()
     (final,) = processor.process().finals  # the pause
     assert final.text == "as what you can do"
     assert [w.text for w in processor.agreement.committed][-1] == " do"
+
+
+class _PromptShy:
+    """An engine that gives up on the audio when prompted (Whisper on lossy audio after a pause: "what you are",
+    avg_logprob -1.2) and hears the words without the prompt, as sure as ``unprompted_logprob`` says."""
+
+    name = "prompt-shy"
+
+    def __init__(self, unprompted_logprob: float) -> None:
+        self.unprompted_logprob = unprompted_logprob
+        self.prompts: list[str] = []
+
+    def transcribe(self, audio, options):  # noqa: ANN001, ANN201
+        from captioning.engine import Segment, Word
+
+        self.prompts.append(options.prompt)
+        start = 0.0 if len(self.prompts) == 1 else 1.0
+        if len(self.prompts) == 1:
+            texts, logprob = [" And", " so"], -0.2
+        elif options.prompt:
+            texts, logprob = [" what", " you", " are"], -1.2
+        else:
+            texts, logprob = [" what", " your", " country", " can", " do"], self.unprompted_logprob
+        words = tuple(Word(start + i * 0.15, start + i * 0.15 + 0.15, t) for i, t in enumerate(texts))
+        return [Segment(words[0].start_s, words[-1].end_s, "".join(texts), words, 0.05, logprob, "en", 1.0)]
+
+
+@pytest.mark.parametrize(("unprompted_logprob", "heard"), [(-0.5, "what your country can do"), (-1.5, "what you are")])
+def test_an_unsure_prompted_step_is_heard_again_without_the_prompt(unprompted_logprob: float, heard: str) -> None:
+    """A step whose segment is unsure (avg_logprob < -1 with speech) is transcribed again without the prompt; the
+    surer of the two hypotheses is used. Without a prompt there is nothing to retry."""
+    engine = _PromptShy(unprompted_logprob)
+    processor = StreamingProcessor(engine, CaptionOptions(step_s=1.0))
+    processor.insert_audio(tone(1.0))
+    assert processor.process().partial.text == "And so"  # no prompt yet: one call
+    assert engine.prompts == [""]
+    processor.agreement.commit_all()  # now there is committed text to prompt with
+    processor.insert_audio(tone(1.0))
+    update = processor.process()
+    assert engine.prompts[1:] == ["And so", ""]  # prompted, then without
+    assert update.partial.text == heard
