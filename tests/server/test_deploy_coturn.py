@@ -9,6 +9,7 @@ can relay media; it needs the credentials to pass coturn's check of the shared s
 from __future__ import annotations
 
 import asyncio
+import gc
 import re
 import shutil
 import socket
@@ -123,14 +124,25 @@ def handed_out(turn_url: str) -> dict:
     return server
 
 
+class _Relay(asyncio.DatagramProtocol):
+    """Knows when the allocation is gone (TurnTransport.close deletes it in a task, then calls connection_lost)."""
+
+    def __init__(self) -> None:
+        self.closed = asyncio.Event()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed.set()
+
+
 async def allocate(port: int, username: str, password: str, tls: bool = False) -> tuple[str, int]:
+    """Allocate a relay, then delete it and wait until its socket is closed; the relayed address."""
     context = None
     if tls:
         context = ssl.create_default_context()
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE  # the test's self-signed certificate
-    transport, _ = await turn.create_turn_endpoint(
-        asyncio.DatagramProtocol,
+    transport, relay = await turn.create_turn_endpoint(
+        _Relay,
         ("127.0.0.1", port),
         username,
         password,
@@ -142,6 +154,15 @@ async def allocate(port: int, username: str, password: str, tls: bool = False) -
         return transport.get_extra_info("sockname")
     finally:
         transport.close()
+        await asyncio.wait_for(relay.closed.wait(), 10)
+        await asyncio.sleep(0.05)  # the socket itself closes in a callback after connection_lost
+
+
+@pytest.fixture(autouse=True)
+def _collect() -> Iterator[None]:
+    """Sockets a test leaves open are reported in that test, not in whichever test the collector runs in."""
+    yield
+    gc.collect()
 
 
 def test_the_credentials_forumlive_hands_out_allocate_a_relay(coturn: Turn) -> None:
