@@ -4,8 +4,7 @@ Every step (about one second of new audio) it re-transcribes the uncommitted win
 the committed text, and commits words by LocalAgreement-2. The window is trimmed after a committed
 sentence, and never grows past ``max_window_s``. Guards against Whisper's invented text: silent
 audio never reaches the engine; segments with a high no-speech probability or a low log-probability
-are dropped, and so are runaway repetitions. A prompted step Whisper is unsure of is heard again without
-the prompt.
+are dropped, and so are runaway repetitions.
 
 Given no language, the engine detects it at every step until two steps in a row agree (or one is sure); then
 the language is fixed for the rest of the stream, which also saves the detection's extra encoder pass.
@@ -207,12 +206,6 @@ class StreamingProcessor:
             beam_size=self.options.beam_size,  # the batcher decodes greedily in a shared pass
         )
         segments = self.engine.transcribe(self.audio, options)
-        if prompt and self._unsure(segments):
-            # Conditioned on the prompt, Whisper sometimes gives up on a window of clear speech ("what you are" for
-            # 5 s of "what your country can do for you ask what you can..."): heard again without it, kept if surer.
-            again = self.engine.transcribe(self.audio, replace(options, prompt=""))
-            if _confidence(again) > _confidence(segments):
-                segments = again
         if not self.language_fixed and segments and segments[0].language:
             self._detect(segments[0].language, segments[0].language_probability)
         words: list[Word] = []
@@ -231,13 +224,6 @@ class StreamingProcessor:
         if probability >= LANGUAGE_SURE or language == self._detected:
             self.set_language(language)
         self._detected = language
-
-    def _unsure(self, segments: list[Segment]) -> bool:
-        options = self.options
-        return any(
-            s.avg_logprob < options.logprob_threshold and s.no_speech_prob <= options.no_speech_threshold
-            for s in segments
-        )
 
     def _invented(self, segment: Segment) -> bool:
         options = self.options
@@ -261,10 +247,3 @@ class StreamingProcessor:
             self.audio_start_s += cut / SAMPLE_RATE_HZ
             if self.vad is not None:
                 self.vad.forget(self.audio_start_s - PAD_S)
-
-
-def _confidence(segments: list[Segment]) -> float:
-    """Mean log-probability over the segments' words (their segment's ``avg_logprob``); none: -inf."""
-    weights = [(s.avg_logprob, max(1, len(s.words))) for s in segments]
-    total = sum(n for _, n in weights)
-    return sum(p * n for p, n in weights) / total if total else float("-inf")
