@@ -33,6 +33,16 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
+@pytest.fixture(autouse=True)
+def _close_contexts(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Each test's pages are closed when it ends: left open, room pages kept their sockets and WebRTC
+    subscriptions for the rest of the session, and a later test's live captions lost words under that load."""
+    yield
+    if "browser" in request.fixturenames:
+        for context in request.getfixturevalue("browser").contexts:
+            context.close()
+
+
 @pytest.fixture
 def page(browser: Browser, demo_server: DemoServer) -> Iterator[Page]:
     context = browser.new_context(base_url=demo_server.url, timezone_id="America/New_York", locale="en-US")

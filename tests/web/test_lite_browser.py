@@ -53,9 +53,8 @@ def test_lite_page_captions_questions_votes_on_a_phone(browser: Browser, demo_se
     expect(lite.locator("#room-state")).to_have_text("Live")
     assert lite.locator("video").count() == 0
 
-    # A track nobody has captioned: the page says so. (Not the human track: the keyboard journey types into this
-    # session's, and the placeholder only flickered there until the new track's welcome came.)
-    lite.get_by_label("Caption language").select_option("translation")
+    # The spoken-language track, which nobody here has captioned yet: the page says so. (Not the human track: the
+    # keyboard journey types into this session's, and the placeholder only flickered there until its welcome came.)
     expect(lite.locator("#caption-lag")).to_have_text("No captions on this track yet.")
     lite.get_by_label("Caption language").select_option("human")
     organizer.get_by_label("Speaking now (optional)").fill("Chair")
