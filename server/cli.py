@@ -25,25 +25,33 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(**overrides)
 
 
+def _uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """What one process and the workers both run with: the ready-made-frames protocol, no compression (frames
+    are small and deflate costs memory per socket; frames a little over the protocol's limit still reach the
+    room, which closes with 1009 and says why), and the log settings."""
+    from realtime.protocol import MAX_FRAME_BYTES
+    from server.wsproto import PROTOCOL
+
+    return {
+        "ws": PROTOCOL,
+        "ws_per_message_deflate": False,
+        "ws_max_size": 2 * MAX_FRAME_BYTES,
+        "log_level": settings.log_level,
+        "access_log": settings.access_log,
+    }
+
+
 def _serve(settings: Settings) -> None:
     import uvicorn
 
-    from realtime.protocol import MAX_FRAME_BYTES
     from server.app import create_app
-    from server.wsproto import PROTOCOL
 
     app = create_app(settings)
-    # WebSocket compression stays off (frames are small and deflate costs memory per socket). Frames a
-    # little over the protocol's limit still reach the room, which closes with 1009 and says why.
     uvicorn.run(
         app,
         host=settings.host,
         port=settings.port,
-        ws=PROTOCOL,
-        ws_per_message_deflate=False,
-        ws_max_size=2 * MAX_FRAME_BYTES,
-        log_level=settings.log_level,
-        access_log=settings.access_log,
+        **_uvicorn_options(settings),
     )
 
 
@@ -62,9 +70,6 @@ def _serve_workers(settings: Settings, workers: int) -> None:
     """Several server processes on one port (uvicorn's workers), sharing rooms through Redis."""
     import uvicorn
 
-    from realtime.protocol import MAX_FRAME_BYTES
-    from server.wsproto import PROTOCOL
-
     _migrate(settings)  # once, here: the workers skip it rather than race each other
     # The workers read their settings as this process did; what the command line chose goes through the
     # environment they inherit (the secret key is in DATA_DIR, generated above if it was missing).
@@ -81,11 +86,7 @@ def _serve_workers(settings: Settings, workers: int) -> None:
         workers=workers,
         host=settings.host,
         port=settings.port,
-        ws=PROTOCOL,
-        ws_per_message_deflate=False,
-        ws_max_size=2 * MAX_FRAME_BYTES,
-        log_level=settings.log_level,
-        access_log=settings.access_log,
+        **_uvicorn_options(settings),
     )
 
 
